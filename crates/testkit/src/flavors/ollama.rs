@@ -1,0 +1,158 @@
+//! Ollama: the native `GET /api/tags`, `POST /api/show`, `GET /api/version`, and the
+//! OpenAI-compatible `/v1/...` endpoints. No auth.
+
+use hyper::Method;
+use serde_json::{json, Map, Value};
+
+use crate::errors::{self, Dialect};
+use crate::flavors::openai::{self, ModelCheck};
+use crate::flavors::{no_route, Ctx, Req};
+use crate::model::MockModel;
+use crate::wire::{json, raw, rfc3339, Resp};
+
+/// `extra` keys that describe the model rather than being copied into `/api/tags`.
+const DESCRIPTIVE: [&str; 4] = [
+    "capabilities",
+    "family",
+    "parameter_size",
+    "quantization_level",
+];
+
+pub(crate) fn route(ctx: &Ctx, req: &Req) -> Resp {
+    let rest: Vec<&str> = req.rest.iter().map(String::as_str).collect();
+    let get = req.method == Method::GET || req.method == Method::HEAD;
+    let post = req.method == Method::POST;
+    match rest.as_slice() {
+        [] if get => raw(200, "text/plain; charset=utf-8", &[], "Ollama is running"),
+        ["api", "tags"] if get => json(
+            200,
+            &json!({"models": ctx.models().iter().map(tag_object).collect::<Vec<_>>()}),
+        ),
+        ["api", "version"] if get => json(200, &json!({"version": "0.6.8"})),
+        ["api", "show"] if post => show(ctx, req),
+        ["v1", tail @ ..] => openai::v1_route(ctx, req, tail, ModelCheck::Listed),
+        ["api", "tags" | "version" | "show"] => no_route(ctx, req, true),
+        _ => raw(404, "text/plain", &[], "404 page not found"),
+    }
+}
+
+fn family(m: &MockModel) -> String {
+    if let Some(f) = m.extra_str("family") {
+        return f.to_owned();
+    }
+    if m.id.starts_with("qwen") {
+        "qwen2".to_owned()
+    } else {
+        "llama".to_owned()
+    }
+}
+
+fn parameter_size(m: &MockModel) -> String {
+    if let Some(p) = m.extra_str("parameter_size") {
+        return p.to_owned();
+    }
+    match m.id.rsplit_once(':') {
+        Some((_, tag)) if tag.ends_with('b') && tag.len() > 1 => tag.to_uppercase(),
+        _ => "7.6B".to_owned(),
+    }
+}
+
+fn details(m: &MockModel) -> Value {
+    let fam = family(m);
+    json!({
+        "parent_model": "", "format": "gguf", "family": fam, "families": [fam],
+        "parameter_size": parameter_size(m),
+        "quantization_level": m.extra_str("quantization_level").unwrap_or("Q4_K_M")
+    })
+}
+
+fn digest(id: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut out = String::new();
+    for round in 0u8..4 {
+        for b in id.bytes().chain(std::iter::once(round)) {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        out.push_str(&format!("{h:016x}"));
+    }
+    out
+}
+
+fn tag_object(m: &MockModel) -> Value {
+    let mut v = json!({
+        "name": m.id,
+        "model": m.id,
+        "modified_at": rfc3339(m.created.unwrap_or(1_727_784_000)),
+        "size": 2_019_393_189_u64,
+        "digest": digest(&m.id),
+        "details": details(m)
+    });
+    if let (Some(obj), Some(extra)) = (v.as_object_mut(), m.extra.as_object()) {
+        for (k, val) in extra {
+            if !DESCRIPTIVE.contains(&k.as_str()) {
+                obj.insert(k.clone(), val.clone());
+            }
+        }
+    }
+    v
+}
+
+fn show(ctx: &Ctx, req: &Req) -> Resp {
+    let Some(body) = req.json() else {
+        return errors::error(
+            Dialect::OllamaNative,
+            400,
+            Some("invalid character looking for beginning of value"),
+        );
+    };
+    let Some(name) = body
+        .get("model")
+        .or_else(|| body.get("name"))
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+    else {
+        return errors::error(Dialect::OllamaNative, 400, Some("model is required"));
+    };
+    // Ollama resolves a bare name to its `:latest` tag.
+    let m = ctx.find_model(name).or_else(|| {
+        (!name.contains(':'))
+            .then(|| ctx.find_model(&format!("{name}:latest")))
+            .flatten()
+    });
+    let Some(m) = m else {
+        return errors::model_not_found(Dialect::OllamaNative, name);
+    };
+    let arch = family(&m);
+    let mut info = Map::new();
+    info.insert("general.architecture".into(), json!(arch));
+    info.insert(
+        "general.basename".into(),
+        json!(m.id.split(':').next().unwrap_or(&m.id)),
+    );
+    info.insert("general.file_type".into(), json!(15));
+    info.insert("general.parameter_count".into(), json!(3_212_749_888_u64));
+    info.insert("general.quantization_version".into(), json!(2));
+    if let Some(ctx_len) = m.context_length {
+        info.insert(format!("{arch}.context_length"), json!(ctx_len));
+    }
+    info.insert(format!("{arch}.embedding_length"), json!(3_072));
+    info.insert(format!("{arch}.block_count"), json!(28));
+    let capabilities = m
+        .extra
+        .get("capabilities")
+        .cloned()
+        .unwrap_or_else(|| json!(["completion", "tools"]));
+    json(
+        200,
+        &json!({
+            "license": "MOCK LICENSE",
+            "modelfile": format!("# Modelfile generated by \"ollama show\"\nFROM {}\nTEMPLATE \"{{{{ .Prompt }}}}\"\n", m.id),
+            "parameters": "stop                           \"<|eot_id|>\"",
+            "template": "{{ .Prompt }}",
+            "details": details(&m),
+            "model_info": info,
+            "capabilities": capabilities,
+            "modified_at": rfc3339(m.created.unwrap_or(1_727_784_000)),
+        }),
+    )
+}
