@@ -5,9 +5,24 @@
 //! contains an API key or header value; adapters never follow a redirect to another host.
 #![forbid(unsafe_code)]
 
+mod anthropic;
+mod azure;
+mod cohere;
+mod convert;
 mod error;
+mod gemini;
+mod http;
+mod mock;
+mod ollama;
+mod openai;
+mod registry;
+mod sse;
 
+pub use anthropic::{DEFAULT_MAX_TOKENS as ANTHROPIC_DEFAULT_MAX_TOKENS, DEFAULT_VERSION as ANTHROPIC_DEFAULT_VERSION};
+pub use azure::DEFAULT_API_VERSION as AZURE_DEFAULT_API_VERSION;
 pub use error::{redact, ProviderError, ProviderErrorKind};
+pub use http::{ClientError, HttpClient, DEFAULT_CONNECT_TIMEOUT};
+pub use registry::{build_provider, Registry, RegistryError};
 
 use std::fmt::Debug;
 use std::pin::Pin;
