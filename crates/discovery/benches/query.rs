@@ -1,0 +1,2 @@
+//! (bench written below)
+fn main() {}
