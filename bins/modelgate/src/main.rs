@@ -1,1 +1,192 @@
-fn main() {}
+//! The modelgate server binary: parses the CLI, loads and validates config, sets up
+//! tracing, binds the listener and runs the HTTP service until SIGINT/SIGTERM. Wiring only.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Parser;
+use modelgate_config::{LogFormat, Settings};
+use modelgate_catalog::Catalog;
+use modelgate_http::{build_state, serve, Router, ServeOptions};
+use tracing_subscriber::EnvFilter;
+
+/// Exit code for an invalid configuration (EX_USAGE).
+const EXIT_CONFIG: u8 = 64;
+
+/// modelgate: a self-hosted LLM gateway built around model discovery.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Config file (YAML). Default: $MODELGATE_CONFIG, else config/default.yaml if present.
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// Override server.host.
+    #[arg(long)]
+    host: Option<String>,
+    /// Override server.port.
+    #[arg(long, short)]
+    port: Option<u16>,
+    /// Validate the configuration, print every problem, and exit (0 valid, 64 invalid).
+    #[arg(long)]
+    check_config: bool,
+    /// Log as JSON lines (overrides logging.format).
+    #[arg(long)]
+    json_logs: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let path = modelgate_config::resolve_path(
+        cli.config.as_deref(),
+        std::env::var(modelgate_config::ENV_CONFIG_PATH).ok(),
+    );
+    let loaded = match modelgate_config::load(path.as_deref()) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("modelgate: configuration is invalid:");
+            for p in e.problems() {
+                eprintln!("  {p}");
+            }
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    if let Err(problems) = modelgate_http::Extensions::from_settings(&loaded.settings) {
+        eprintln!("modelgate: configuration is invalid:");
+        for p in problems.0 {
+            eprintln!("  {p}");
+        }
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    if cli.check_config {
+        println!(
+            "configuration OK ({}): {} provider(s) configured",
+            loaded.source,
+            loaded.settings.providers.len()
+        );
+        return ExitCode::SUCCESS;
+    }
+    let mut settings = loaded.settings;
+    if let Some(h) = cli.host {
+        settings.server.host = h;
+    }
+    if let Some(p) = cli.port {
+        settings.server.port = p;
+    }
+    if cli.json_logs {
+        settings.logging.format = LogFormat::Json;
+    }
+    init_tracing(&settings);
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("modelgate: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(settings, loaded.source)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("modelgate: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(settings: &Settings) {
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&settings.logging.level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match settings.logging.format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn run(settings: Settings, source: modelgate_config::ConfigSource) -> anyhow::Result<()> {
+    let addr: SocketAddr = format!("{}:{}", settings.server.host, settings.server.port)
+        .parse()
+        .or_else(|_| {
+            std::net::ToSocketAddrs::to_socket_addrs(&(
+                settings.server.host.as_str(),
+                settings.server.port,
+            ))
+            .map_err(anyhow::Error::from)
+            .and_then(|mut it| it.next().context("host resolved to no address"))
+        })
+        .with_context(|| format!("invalid listen address {}", settings.server.host))?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let opts = ServeOptions::from_settings(&settings.server);
+    let catalog = Catalog::embedded();
+    let state = Arc::new(
+        build_state(settings, source.clone(), catalog.clone(), |k| std::env::var(k).ok())
+            .context("cannot build the gateway")?,
+    );
+    tracing::info!(
+        "modelgate {} listening on http://{} (config: {})",
+        env!("CARGO_PKG_VERSION"),
+        listener.local_addr().unwrap_or(addr),
+        source
+    );
+    let providers = state.discovery.provider_names();
+    if providers.is_empty() {
+        tracing::info!(
+            catalog_models = catalog.model_count(),
+            catalog_providers = catalog.provider_count(),
+            snapshot = catalog.provenance().snapshot_date.as_deref().unwrap_or("unknown"),
+            "no provider configured: serving the embedded catalog (source=catalog); \
+             add providers with API keys to a config file (see config/example.yaml) to discover live models"
+        );
+    } else {
+        tracing::info!(providers = ?providers, "discovering models from configured providers");
+    }
+    let refresher = state.discovery.start(state.shutdown.clone());
+    let stopping = state.shutdown.clone();
+    let router = Router::new(state);
+    let signal = async move {
+        shutdown_signal().await;
+        stopping.cancel();
+    };
+    serve(listener, move |peer| router.service(peer), opts, signal).await?;
+    refresher.abort();
+    tracing::info!("modelgate stopped");
+    Ok(())
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("received SIGINT"),
+        () = term => tracing::info!("received SIGTERM"),
+    }
+}

@@ -156,6 +156,9 @@ fn extract(figment: &Figment) -> Result<Settings, LoadError> {
                 Value::Null => {}
                 _ => problems.push(Problem::new("providers", "expected a mapping of name to provider")),
             },
+            ext if crate::settings::EXTENSION_SECTIONS.contains(&ext) => {
+                settings.extensions.insert(key, value);
+            }
             other => problems.push(Problem::new(other, "unknown section")),
         }
     }

@@ -19,6 +19,39 @@ pub struct Settings {
     pub cache: CacheSettings,
     pub discovery: DiscoverySettings,
     pub catalog: CatalogSettings,
+    /// Sections owned by other crates (`resilience`, `condense`, `chaos`, `load_test`), kept
+    /// raw here because config sits below them in the layering; the binary deserializes each
+    /// with [`Settings::extension`], which reports problems with their key paths.
+    #[serde(skip)]
+    pub extensions: BTreeMap<String, serde_json::Value>,
+}
+
+/// Top-level sections whose types live in the crates that use them.
+pub const EXTENSION_SECTIONS: &[&str] = &["resilience", "condense", "chaos", "load_test"];
+
+impl Settings {
+    /// Deserializes extension section `name` into `T` (its defaults when the section is
+    /// absent), or every problem found with its full key path.
+    pub fn extension<T: serde::de::DeserializeOwned + Default>(
+        &self,
+        name: &str,
+    ) -> Result<T, crate::Problems> {
+        let Some(value) = self.extensions.get(name) else {
+            return Ok(T::default());
+        };
+        if value.is_null() {
+            return Ok(T::default());
+        }
+        serde_path_to_error::deserialize::<_, T>(value.clone()).map_err(|e| {
+            let inner = e.path().to_string();
+            let path = if inner == "." || inner.is_empty() {
+                name.to_owned()
+            } else {
+                format!("{name}.{inner}")
+            };
+            crate::Problems(vec![crate::Problem::new(path, e.into_inner().to_string())])
+        })
+    }
 }
 
 /// The listener and the limits of incoming requests.

@@ -1,0 +1,97 @@
+//! Builds the gateway's shared state from settings: the provider registry, each adapter
+//! wrapped in the resilience decorators, and the discovery engine over the embedded (or
+//! configured) catalog. The binary and the integration tests both start from here, so
+//! what is tested is what runs.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use modelgate_catalog::Catalog;
+use modelgate_config::{ConfigSource, Problems, Settings};
+use modelgate_discovery::{Discovery, DiscoveryOptions, ProviderHandle};
+use modelgate_providers::{Registry, RegistryError};
+use modelgate_resilience::{layer, ResilienceSettings};
+
+use crate::router::AppState;
+
+/// Why the gateway could not be assembled. Never contains a key.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("invalid configuration: {0}")]
+    Config(Problems),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+}
+
+/// Everything [`AppState`] needs that comes from configuration, parsed and validated.
+#[derive(Debug, Clone, Default)]
+pub struct Extensions {
+    pub resilience: ResilienceSettings,
+}
+
+impl Extensions {
+    /// Parses the sections of `settings` owned by other crates, collecting every problem.
+    pub fn from_settings(settings: &Settings) -> Result<Extensions, Problems> {
+        let mut problems = Vec::new();
+        let resilience = settings
+            .extension::<ResilienceSettings>("resilience")
+            .unwrap_or_else(|p| {
+                problems.extend(p.0);
+                ResilienceSettings::default()
+            });
+        if problems.is_empty() {
+            Ok(Extensions { resilience })
+        } else {
+            Err(Problems(problems))
+        }
+    }
+}
+
+/// Builds the state for `settings`; keys are resolved through `env`. Nothing is fetched
+/// yet: call [`Discovery::start`] on `state.discovery` to begin background refresh.
+pub fn build_state(
+    settings: Settings,
+    source: ConfigSource,
+    catalog: Arc<Catalog>,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<AppState, BuildError> {
+    let ext = Extensions::from_settings(&settings).map_err(BuildError::Config)?;
+    let registry = Registry::from_config(&settings.providers, env)?;
+    let handles = registry
+        .iter()
+        .map(|(name, provider)| {
+            let cfg = settings.providers.get(name);
+            let layered = layer(
+                provider.clone(),
+                &ext.resilience.retry,
+                &ext.resilience.breaker,
+                &ext.resilience.timeout,
+                None,
+            );
+            ProviderHandle {
+                provider: layered.provider,
+                ttl: cfg
+                    .and_then(|c| c.cache_ttl_seconds)
+                    .map(Duration::from_secs),
+                refresh_timeout: Duration::from_millis(
+                    cfg.map_or(30_000, |c| c.timeout_ms).saturating_mul(2).max(1000),
+                ),
+            }
+        })
+        .collect();
+    let d = &settings.discovery;
+    let opts = DiscoveryOptions {
+        ttl: if settings.cache.enabled {
+            Duration::from_secs(settings.cache.ttl_seconds)
+        } else {
+            Duration::ZERO
+        },
+        refresh_interval: (d.refresh_interval_seconds > 0)
+            .then(|| Duration::from_secs(d.refresh_interval_seconds)),
+        max_concurrent_refreshes: d.max_concurrent_refreshes.max(1),
+        data_dir: (!d.data_dir.as_os_str().is_empty()).then(|| d.data_dir.clone()),
+        ..DiscoveryOptions::default()
+    };
+    let discovery = Discovery::new(handles, registry.disabled().to_vec(), catalog, opts);
+    Ok(AppState::new(settings, source, discovery))
+}

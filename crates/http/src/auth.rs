@@ -1,0 +1,56 @@
+//! Admin authorisation for state-changing endpoints.
+//!
+//! With `server.admin_token` set, a request needs `Authorization: Bearer <token>`
+//! (compared in constant time). Without a token, only loopback clients are admitted.
+
+use http::header;
+use modelgate_types::ErrorCode;
+
+use crate::error::ApiError;
+use crate::router::Ctx;
+
+/// Compares in time independent of where the first difference is.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The bearer token of the request, if any.
+pub fn bearer(ctx: &Ctx) -> Option<&str> {
+    let v = ctx.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// Admits the request to an admin endpoint or explains why not.
+pub fn require_admin(ctx: &Ctx) -> Result<(), ApiError> {
+    match &ctx.state.settings.server.admin_token {
+        Some(token) => match bearer(ctx) {
+            Some(given) if constant_time_eq(given.as_bytes(), token.expose().as_bytes()) => Ok(()),
+            Some(_) => Err(ApiError::new(ErrorCode::Unauthorized, "invalid admin token")),
+            None => Err(ApiError::new(
+                ErrorCode::Unauthorized,
+                "this endpoint requires 'Authorization: Bearer <server.admin_token>'",
+            )),
+        },
+        None if ctx.peer.ip().is_loopback() => Ok(()),
+        None => Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "admin endpoints accept loopback clients only unless server.admin_token is configured",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::constant_time_eq;
+
+    #[test]
+    fn ct_eq() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+    }
+}

@@ -1,0 +1,6 @@
+//! Request handlers, one module per API area.
+
+pub mod health;
+pub mod models;
+pub mod v2;
+pub mod ws;
