@@ -151,6 +151,11 @@ async fn run(settings: Settings, source: modelgate_config::ConfigSource) -> anyh
         tracing::info!(providers = ?providers, "discovering models from configured providers");
     }
     let refresher = state.discovery.start(state.shutdown.clone());
+    let catalog_task = modelgate_http::catalog_fetch::spawn_catalog_refresh(
+        state.discovery.clone(),
+        state.settings.catalog.clone(),
+        state.shutdown.clone(),
+    );
     let stopping = state.shutdown.clone();
     let router = Router::new(state);
     let signal = async move {
@@ -159,6 +164,9 @@ async fn run(settings: Settings, source: modelgate_config::ConfigSource) -> anyh
     };
     serve(listener, move |peer| router.service(peer), opts, signal).await?;
     refresher.abort();
+    if let Some(t) = catalog_task {
+        t.abort();
+    }
     tracing::info!("modelgate stopped");
     Ok(())
 }

@@ -9,6 +9,7 @@
 
 mod app;
 mod auth;
+pub mod catalog_fetch;
 pub mod body;
 mod error;
 mod handlers;
