@@ -95,3 +95,29 @@ pub fn build_state(
     let discovery = Discovery::new(handles, registry.disabled().to_vec(), catalog, opts);
     Ok(AppState::new(settings, source, discovery))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn repo_config_files_have_valid_extension_sections() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config");
+        for file in ["default.yaml", "example.yaml"] {
+            let loaded = modelgate_config::load(Some(&root.join(file))).unwrap();
+            Extensions::from_settings(&loaded.settings).unwrap();
+        }
+    }
+
+    #[test]
+    fn bad_extension_values_are_reported_with_their_path() {
+        let mut s = Settings::default();
+        s.extensions.insert(
+            "resilience".into(),
+            serde_json::json!({"retry": {"max_attempts": "three"}}),
+        );
+        let err = Extensions::from_settings(&s).unwrap_err();
+        assert_eq!(err.0[0].path, "resilience.retry.max_attempts");
+    }
+}
