@@ -157,12 +157,15 @@ async fn run(settings: Settings, source: modelgate_config::ConfigSource) -> anyh
         state.shutdown.clone(),
     );
     let stopping = state.shutdown.clone();
-    let router = Router::new(state);
+    let router = Router::new(state.clone());
     let signal = async move {
         shutdown_signal().await;
         stopping.cancel();
     };
     serve(listener, move |peer| router.service(peer), opts, signal).await?;
+    // Queued condensation jobs are abandoned (their state is in memory only); running
+    // ones finish.
+    state.condense.queue.shutdown().await;
     refresher.abort();
     if let Some(t) = catalog_task {
         t.abort();

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use modelgate_catalog::Catalog;
-use modelgate_config::{ConfigSource, Problems, Settings};
+use modelgate_condense::CondenseSettings;
+use modelgate_config::{ConfigSource, Problem, Problems, Settings};
 use modelgate_discovery::{Discovery, DiscoveryOptions, ProviderHandle};
 use modelgate_providers::{Registry, RegistryError};
 use modelgate_resilience::{layer, ResilienceSettings};
@@ -27,6 +28,7 @@ pub enum BuildError {
 #[derive(Debug, Clone, Default)]
 pub struct Extensions {
     pub resilience: ResilienceSettings,
+    pub condense: CondenseSettings,
 }
 
 impl Extensions {
@@ -39,8 +41,30 @@ impl Extensions {
                 problems.extend(p.0);
                 ResilienceSettings::default()
             });
+        let condense = settings
+            .extension::<CondenseSettings>("condense")
+            .unwrap_or_else(|p| {
+                problems.extend(p.0);
+                CondenseSettings::default()
+            });
+        for message in condense.problems() {
+            // `problems()` messages start with their key path ("condense.workers must ...").
+            let (path, rest) = message.split_once(' ').unwrap_or(("condense", &message));
+            problems.push(Problem::new(path, rest));
+        }
+        if let Some(p) = &condense.summarize_provider {
+            if !settings.providers.contains_key(p) {
+                problems.push(Problem::new(
+                    "condense.summarize_provider",
+                    format!("'{p}' is not a configured provider"),
+                ));
+            }
+        }
         if problems.is_empty() {
-            Ok(Extensions { resilience })
+            Ok(Extensions {
+                resilience,
+                condense,
+            })
         } else {
             Err(Problems(problems))
         }

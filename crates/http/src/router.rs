@@ -23,7 +23,7 @@ use serde::de::DeserializeOwned;
 use crate::auth::require_admin;
 use crate::body::Body;
 use crate::error::ApiError;
-use crate::handlers::{self, models, v2::V2Cache, ws::WsHub};
+use crate::handlers::{self, condense::CondenseService, models, v2::V2Cache, ws::WsHub};
 use crate::request_id;
 
 /// Shared state of the running gateway.
@@ -37,11 +37,21 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     pub ws: Arc<WsHub>,
     pub v2_cache: Arc<V2Cache>,
+    /// Condensation: the condenser and its bounded job queue.
+    pub condense: CondenseService,
 }
 
 impl AppState {
+    /// Must be called inside a tokio runtime (the condensation workers are spawned here).
+    /// Extension sections that fail to parse fall back to their defaults here; use
+    /// [`crate::build_state`], which rejects them, to build from user configuration.
     pub fn new(settings: Settings, config_source: ConfigSource, discovery: Discovery) -> Self {
+        let condense = CondenseService::new(
+            settings.extension("condense").unwrap_or_default(),
+            &discovery,
+        );
         AppState {
+            condense,
             settings,
             config_source,
             started_at: Instant::now(),
@@ -324,6 +334,28 @@ async fn dispatch(mut ctx: Ctx, route: &mut &'static str) -> HandlerResult {
             }
             require_admin(&ctx)?;
             models::cache_clear(&ctx).await
+        }
+        ["api", "condense"] => {
+            *route = "/api/condense";
+            if m != Method::POST {
+                return Err(ApiError::method_not_allowed(&m, "POST"));
+            }
+            handlers::condense::condense(&mut ctx).await
+        }
+        ["api", "condense", "async"] => {
+            *route = "/api/condense/async";
+            if m != Method::POST {
+                return Err(ApiError::method_not_allowed(&m, "POST"));
+            }
+            handlers::condense::submit(&mut ctx).await
+        }
+        ["api", "condense", "status", id] => {
+            *route = "/api/condense/status/{request_id}";
+            if !get {
+                return Err(ApiError::method_not_allowed(&m, GET));
+            }
+            let id = (*id).to_owned();
+            handlers::condense::status(&ctx, &id).await
         }
         ["v1", "models"] => {
             *route = "/v1/models";
