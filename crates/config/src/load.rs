@@ -142,6 +142,8 @@ fn extract(figment: &Figment) -> Result<Settings, LoadError> {
             "cache" => section(&key, value, &mut settings.cache, &mut problems),
             "discovery" => section(&key, value, &mut settings.discovery, &mut problems),
             "catalog" => section(&key, value, &mut settings.catalog, &mut problems),
+            "routing" => section(&key, value, &mut settings.routing, &mut problems),
+            "rate_limit" => section(&key, value, &mut settings.rate_limit, &mut problems),
             "providers" => match value {
                 Value::Object(providers) => {
                     for (name, entry) in providers {

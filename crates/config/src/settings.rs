@@ -19,6 +19,9 @@ pub struct Settings {
     pub cache: CacheSettings,
     pub discovery: DiscoverySettings,
     pub catalog: CatalogSettings,
+    /// Chat routing: model aliases with their fallback order.
+    pub routing: RoutingSettings,
+    pub rate_limit: RateLimitSettings,
     /// Sections owned by other crates (`resilience`, `condense`, `chaos`, `load_test`), kept
     /// raw here because config sits below them in the layering; the binary deserializes each
     /// with [`Settings::extension`], which reports problems with their key paths.
@@ -174,4 +177,51 @@ impl Default for CatalogSettings {
             timeout_ms: 10_000,
         }
     }
+}
+
+/// Per-client request rate limits (GCRA). Every request is charged to exactly one bucket:
+/// the longest `routes` prefix its path falls under, else the default one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitSettings {
+    pub enabled: bool,
+    /// Sustained rate per client.
+    pub requests_per_minute: u32,
+    /// Requests a fresh (or long idle) client may send at once.
+    pub burst: u32,
+    /// Per-route overrides keyed by path prefix (`/api/models/refresh`, `/v1`); a prefix
+    /// matches whole path segments.
+    pub routes: BTreeMap<String, RouteRateLimit>,
+    /// Upper bound on tracked clients; idle ones are pruned first.
+    pub max_clients: usize,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        RateLimitSettings {
+            enabled: true,
+            requests_per_minute: 1000,
+            burst: 50,
+            routes: BTreeMap::new(),
+            max_clients: 100_000,
+        }
+    }
+}
+
+/// The limit of one route prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteRateLimit {
+    pub requests_per_minute: u32,
+    pub burst: u32,
+}
+
+/// How `/v1/chat/completions` and `/v1/completions` resolve the `model` field.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RoutingSettings {
+    /// Alias name -> `provider/model` targets, tried in order: when one fails (after its
+    /// own retries) for any reason but the upstream rejecting the request as invalid, the
+    /// next is tried. An alias takes precedence over a model id of the same name.
+    pub aliases: BTreeMap<String, Vec<String>>,
 }

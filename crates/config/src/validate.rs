@@ -114,6 +114,32 @@ pub fn validate(s: &Settings, env: impl Fn(&str) -> Option<String>) -> Problems 
         p.push(Problem::new("catalog.refresh_interval_seconds", "must be at least 60"));
     }
 
+    let rl = &s.rate_limit;
+    if !(1..=6_000_000).contains(&rl.requests_per_minute) {
+        p.push(Problem::new("rate_limit.requests_per_minute", "must be between 1 and 6000000"));
+    }
+    if !(1..=1_000_000).contains(&rl.burst) {
+        p.push(Problem::new("rate_limit.burst", "must be between 1 and 1000000"));
+    }
+    if rl.max_clients < 16 {
+        p.push(Problem::new("rate_limit.max_clients", "must be at least 16"));
+    }
+    for (prefix, limit) in &rl.routes {
+        let at = |key: &str| format!("rate_limit.routes.{prefix}.{key}");
+        if !prefix.starts_with('/') || prefix.contains(['?', '#', '{', '}']) {
+            p.push(Problem::new(
+                format!("rate_limit.routes.{prefix}"),
+                "must be a path prefix starting with '/' (no query, no {placeholders})",
+            ));
+        }
+        if !(1..=6_000_000).contains(&limit.requests_per_minute) {
+            p.push(Problem::new(at("requests_per_minute"), "must be between 1 and 6000000"));
+        }
+        if !(1..=1_000_000).contains(&limit.burst) {
+            p.push(Problem::new(at("burst"), "must be between 1 and 1000000"));
+        }
+    }
+
     for (name, cfg) in &s.providers {
         let at = |key: &str| format!("providers.{name}.{key}");
         if !is_valid_name(name) {
@@ -173,6 +199,38 @@ pub fn validate(s: &Settings, env: impl Fn(&str) -> Option<String>) -> Problems 
             (None, _) => {}
         }
     }
+    for (alias, targets) in &s.routing.aliases {
+        let at = format!("routing.aliases.{alias}");
+        if alias.trim().is_empty() || alias.contains(char::is_whitespace) {
+            p.push(Problem::new(
+                at.clone(),
+                "alias name must be non-empty without whitespace",
+            ));
+        }
+        if targets.is_empty() {
+            p.push(Problem::new(
+                at.clone(),
+                "must list at least one provider/model",
+            ));
+        }
+        for (i, target) in targets.iter().enumerate() {
+            let at = format!("{at}[{i}]");
+            match target.split_once('/') {
+                Some((provider, model)) if !provider.is_empty() && !model.is_empty() => {
+                    if !s.providers.contains_key(provider) {
+                        p.push(Problem::new(
+                            at,
+                            format!("'{provider}' is not a configured provider"),
+                        ));
+                    }
+                }
+                _ => p.push(Problem::new(
+                    at,
+                    format!("'{target}' is not of the form provider/model"),
+                )),
+            }
+        }
+    }
     Problems(p)
 }
 
@@ -221,6 +279,36 @@ mod tests {
         }
         let text = validate(&s, no_env).to_string();
         assert!(text.contains("providers.openai.base_url: not a URL"), "{text}");
+    }
+
+    #[test]
+    fn alias_entries_must_be_configured_provider_slash_model() {
+        let mut s = Settings::default();
+        let mut ollama = ProviderConfig::new(ProviderKind::Ollama);
+        ollama.base_url = Some("http://127.0.0.1:11434".into());
+        s.providers.insert("local".into(), ollama);
+        s.routing.aliases.insert(
+            "fast".into(),
+            vec![
+                "local/llama3.2:3b".into(),
+                "gpt-4o".into(),
+                "nope/m".into(),
+                "local/".into(),
+            ],
+        );
+        s.routing.aliases.insert("empty".into(), vec![]);
+        let problems = validate(&s, no_env).0;
+        let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "routing.aliases.empty",
+                "routing.aliases.fast[1]",
+                "routing.aliases.fast[2]",
+                "routing.aliases.fast[3]"
+            ],
+            "{problems:?}"
+        );
     }
 
     #[test]

@@ -81,28 +81,8 @@ pub fn build_state(
 ) -> Result<AppState, BuildError> {
     let ext = Extensions::from_settings(&settings).map_err(BuildError::Config)?;
     let registry = Registry::from_config(&settings.providers, env)?;
-    let handles = registry
-        .iter()
-        .map(|(name, provider)| {
-            let cfg = settings.providers.get(name);
-            let layered = layer(
-                provider.clone(),
-                &ext.resilience.retry,
-                &ext.resilience.breaker,
-                &ext.resilience.timeout,
-                None,
-            );
-            ProviderHandle {
-                provider: layered.provider,
-                ttl: cfg
-                    .and_then(|c| c.cache_ttl_seconds)
-                    .map(Duration::from_secs),
-                refresh_timeout: Duration::from_millis(
-                    cfg.map_or(30_000, |c| c.timeout_ms).saturating_mul(2).max(1000),
-                ),
-            }
-        })
-        .collect();
+    let metrics = Arc::new(crate::metrics::Metrics::new());
+    let handles = provider_handles(&settings, &ext, &registry, &metrics, &|_| None);
     let d = &settings.discovery;
     let opts = DiscoveryOptions {
         ttl: if settings.cache.enabled {
@@ -117,7 +97,46 @@ pub fn build_state(
         ..DiscoveryOptions::default()
     };
     let discovery = Discovery::new(handles, registry.disabled().to_vec(), catalog, opts);
-    Ok(AppState::new(settings, source, discovery))
+    let mut state = AppState::new(settings, source, discovery);
+    state.metrics = metrics;
+    Ok(state)
+}
+
+/// Discovery handles for the enabled providers of `registry`: each adapter wrapped in the
+/// resilience decorators and metered. `reuse` may return the already-running provider of
+/// a name whose configuration did not change (config reload), which is then kept as is.
+pub(crate) fn provider_handles(
+    settings: &Settings,
+    ext: &Extensions,
+    registry: &Registry,
+    metrics: &Arc<crate::metrics::Metrics>,
+    reuse: &dyn Fn(&str) -> Option<Arc<dyn modelgate_providers::Provider>>,
+) -> Vec<ProviderHandle> {
+    registry
+        .iter()
+        .map(|(name, provider)| {
+            let cfg = settings.providers.get(name);
+            let provider = reuse(name).unwrap_or_else(|| {
+                let layered = layer(
+                    provider.clone(),
+                    &ext.resilience.retry,
+                    &ext.resilience.breaker,
+                    &ext.resilience.timeout,
+                    None,
+                );
+                metrics.meter(layered.provider)
+            });
+            ProviderHandle {
+                provider,
+                ttl: cfg
+                    .and_then(|c| c.cache_ttl_seconds)
+                    .map(Duration::from_secs),
+                refresh_timeout: Duration::from_millis(
+                    cfg.map_or(30_000, |c| c.timeout_ms).saturating_mul(2).max(1000),
+                ),
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -26,7 +26,8 @@ pub fn bearer(ctx: &Ctx) -> Option<&str> {
 
 /// Admits the request to an admin endpoint or explains why not.
 pub fn require_admin(ctx: &Ctx) -> Result<(), ApiError> {
-    match &ctx.state.settings.server.admin_token {
+    let settings = ctx.state.current_settings();
+    match &settings.server.admin_token {
         Some(token) => match bearer(ctx) {
             Some(given) if constant_time_eq(given.as_bytes(), token.expose().as_bytes()) => Ok(()),
             Some(_) => Err(ApiError::new(ErrorCode::Unauthorized, "invalid admin token")),
@@ -39,6 +40,37 @@ pub fn require_admin(ctx: &Ctx) -> Result<(), ApiError> {
         None => Err(ApiError::new(
             ErrorCode::Forbidden,
             "admin endpoints accept loopback clients only unless server.admin_token is configured",
+        )),
+    }
+}
+
+/// With `server.api_keys` configured, every `/v1/*` request must present one of them
+/// (`Authorization: Bearer <key>` or `x-api-key`), compared in constant time.
+pub fn require_api_key(
+    state: &crate::router::AppState,
+    headers: &http::HeaderMap,
+    path: &str,
+) -> Result<(), ApiError> {
+    if path.split('/').find(|s| !s.is_empty()) != Some("v1") {
+        return Ok(());
+    }
+    let settings = state.current_settings();
+    let keys = &settings.server.api_keys;
+    if keys.is_empty() {
+        return Ok(());
+    }
+    match crate::ratelimit::presented_key(headers) {
+        Some(given)
+            if keys
+                .iter()
+                .fold(false, |found, k| found | constant_time_eq(given.as_bytes(), k.expose().as_bytes())) =>
+        {
+            Ok(())
+        }
+        Some(_) => Err(ApiError::new(ErrorCode::Unauthorized, "invalid API key")),
+        None => Err(ApiError::new(
+            ErrorCode::Unauthorized,
+            "this endpoint requires an API key: 'Authorization: Bearer <key>'",
         )),
     }
 }

@@ -13,9 +13,13 @@ pub mod catalog_fetch;
 pub mod body;
 mod error;
 mod handlers;
+pub mod metrics;
+pub mod ratelimit;
 mod request_id;
 mod router;
+mod routing;
 mod server;
+pub mod usage;
 
 pub use app::{build_state, BuildError, Extensions};
 pub use body::Body;

@@ -39,6 +39,14 @@ pub struct AppState {
     pub v2_cache: Arc<V2Cache>,
     /// Condensation: the condenser and its bounded job queue.
     pub condense: CondenseService,
+    /// Usage of proxied chat/completion calls per provider and model.
+    pub usage: Arc<crate::usage::UsageRegistry>,
+    /// Metrics of this gateway (`/metrics`, `/metrics/prometheus`).
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// Per-client rate limits, applied in `handle()` before dispatch.
+    pub ratelimit: Arc<crate::ratelimit::RateLimiter>,
+    /// The live configuration (hot-reloaded; `settings` above is the one loaded at start).
+    pub config: crate::handlers::ops::ConfigState,
 }
 
 impl AppState {
@@ -52,6 +60,10 @@ impl AppState {
         );
         AppState {
             condense,
+            usage: Arc::new(crate::usage::UsageRegistry::default()),
+            metrics: Arc::new(crate::metrics::Metrics::new()),
+            ratelimit: Arc::new(crate::ratelimit::RateLimiter::new(&settings.rate_limit)),
+            config: crate::handlers::ops::ConfigState::new(&settings),
             settings,
             config_source,
             started_at: Instant::now(),
@@ -81,6 +93,7 @@ impl Router {
     /// The hyper service for one connection from `peer`.
     pub fn service(&self, peer: SocketAddr) -> RouterService {
         RouterService {
+            _conn: Arc::new(self.state.metrics.connection_opened()),
             state: self.state.clone(),
             peer,
         }
@@ -92,6 +105,8 @@ impl Router {
 pub struct RouterService {
     state: Arc<AppState>,
     peer: SocketAddr,
+    /// Counts the connection in `active_connections` while any clone is alive.
+    _conn: Arc<crate::metrics::ConnectionGuard>,
 }
 
 impl hyper::service::Service<Request<Incoming>> for RouterService {
@@ -178,7 +193,16 @@ async fn handle(state: Arc<AppState>, peer: SocketAddr, req: Request<Incoming>) 
     let max_body = state.settings.server.max_body_bytes;
 
     let mut route = "unmatched";
-    let mut resp = if declared_length(&parts.headers).is_some_and(|n| n > max_body) {
+    let metrics = state.metrics.clone();
+    let limit = crate::ratelimit::admit(&state, peer, &parts.headers, &path);
+    let mut resp = if let Some(refused) = limit.as_ref().filter(|d| !d.allowed) {
+        route = "(rate limited)";
+        metrics.record_rate_limited(&refused.bucket);
+        refused.error().into_response()
+    } else if let Err(e) = crate::auth::require_api_key(&state, &parts.headers, &path) {
+        route = "(unauthorized)";
+        e.into_response()
+    } else if declared_length(&parts.headers).is_some_and(|n| n > max_body) {
         // Refuse before reading a byte of the body; the connection is closed after.
         let mut r = ApiError::payload_too_large(max_body).into_response();
         r.headers_mut()
@@ -211,6 +235,10 @@ async fn handle(state: Arc<AppState>, peer: SocketAddr, req: Request<Incoming>) 
         }
     };
     resp.headers_mut().insert("x-request-id", request_id.clone());
+    if let Some(d) = &limit {
+        d.apply(resp.headers_mut());
+    }
+    metrics.record_http(route, &method, resp.status().as_u16(), start.elapsed());
     tracing::info!(
         target: "modelgate::access",
         method = %method,
@@ -276,6 +304,63 @@ async fn dispatch(mut ctx: Ctx, route: &mut &'static str) -> HandlerResult {
                 return Err(ApiError::method_not_allowed(&m, GET));
             }
             handlers::health::health(&ctx).await
+        }
+        ["health", "providers"] => {
+            *route = "/health/providers";
+            if !get {
+                return Err(ApiError::method_not_allowed(&m, GET));
+            }
+            handlers::health::providers(&ctx).await
+        }
+        ["health", "system"] => {
+            *route = "/health/system";
+            if !get {
+                return Err(ApiError::method_not_allowed(&m, GET));
+            }
+            handlers::health::system(&ctx).await
+        }
+        ["health", "live"] => {
+            *route = "/health/live";
+            if !get {
+                return Err(ApiError::method_not_allowed(&m, GET));
+            }
+            handlers::health::live(&ctx).await
+        }
+        ["health", "ready"] => {
+            *route = "/health/ready";
+            if !get {
+                return Err(ApiError::method_not_allowed(&m, GET));
+            }
+            handlers::health::ready(&ctx).await
+        }
+        ["metrics"] => {
+            *route = "/metrics";
+            if !get {
+                return Err(ApiError::method_not_allowed(&m, GET));
+            }
+            handlers::ops::metrics_json(&ctx).await
+        }
+        ["metrics", "prometheus"] => {
+            *route = "/metrics/prometheus";
+            if !get {
+                return Err(ApiError::method_not_allowed(&m, GET));
+            }
+            handlers::ops::metrics_prometheus(&ctx).await
+        }
+        ["api", "config", "status"] => {
+            *route = "/api/config/status";
+            if !get {
+                return Err(ApiError::method_not_allowed(&m, GET));
+            }
+            handlers::ops::config_status(&ctx).await
+        }
+        ["api", "config", "reload"] => {
+            *route = "/api/config/reload";
+            if m != Method::POST {
+                return Err(ApiError::method_not_allowed(&m, "POST"));
+            }
+            require_admin(&ctx)?;
+            handlers::ops::reload_handler(&ctx).await
         }
         ["api", "models"] => {
             *route = "/api/models";
@@ -371,6 +456,20 @@ async fn dispatch(mut ctx: Ctx, route: &mut &'static str) -> HandlerResult {
             }
             let id = rest.join("/");
             models::v1_get(&ctx, &id).await
+        }
+        ["v1", "chat", "completions"] => {
+            *route = "/v1/chat/completions";
+            if m != Method::POST {
+                return Err(ApiError::method_not_allowed(&m, "POST"));
+            }
+            handlers::chat::chat_completions(&mut ctx).await
+        }
+        ["v1", "completions"] => {
+            *route = "/v1/completions";
+            if m != Method::POST {
+                return Err(ApiError::method_not_allowed(&m, "POST"));
+            }
+            handlers::chat::completions(&mut ctx).await
         }
         ["v2", "models"] => {
             *route = "/v2/models";

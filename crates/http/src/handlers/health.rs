@@ -1,7 +1,15 @@
-//! `GET /health`: liveness and a summary of each service.
+//! Health endpoints: `GET /health` (summary, `?detailed=true` for everything),
+//! `GET /health/providers`, `GET /health/system`, and the orchestrator probes
+//! `GET /health/live` and `GET /health/ready`.
+//!
+//! The rule, from discovery's provider states (disabled providers do not count):
+//! `healthy` when no enabled provider is failing; `degraded` when some fail but models
+//! are still served (live, stale or from the catalog); `unhealthy` when every enabled
+//! provider fails and nothing at all can be served, which answers 503. Readiness is
+//! "not shutting down and not unhealthy"; liveness is "the process answers".
 
 use http::{Response, StatusCode};
-use modelgate_discovery::ProviderStatus;
+use modelgate_discovery::{ProviderStatus, Snapshot};
 use serde_json::json;
 
 use crate::body::{json_response, Body};
@@ -17,40 +25,80 @@ pub fn resident_memory_mb() -> Option<f64> {
     Some((kb / 1024.0 * 10.0).round() / 10.0)
 }
 
-/// Overall status: `healthy` when no enabled provider is failing, `degraded` when some
-/// fail but models are still served (live or stale), `unhealthy` when every enabled
-/// provider fails and nothing at all can be served.
-pub async fn health(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
-    let uptime = ctx.state.started_at.elapsed().as_secs();
-    let snap = ctx.state.discovery.snapshot();
-    let mut providers = serde_json::Map::new();
-    let (mut enabled, mut failing) = (0usize, 0usize);
-    for p in &snap.providers {
-        let word = match p.status {
-            ProviderStatus::Active => "ok",
-            ProviderStatus::Error => "error",
-            ProviderStatus::Disabled => "disabled",
-            ProviderStatus::Pending => "pending",
-        };
-        if p.status != ProviderStatus::Disabled {
-            enabled += 1;
-        }
-        if p.status == ProviderStatus::Error {
-            failing += 1;
-        }
-        providers.insert(p.name.clone(), json!(word));
+fn word(status: ProviderStatus) -> &'static str {
+    match status {
+        ProviderStatus::Active => "ok",
+        ProviderStatus::Error => "error",
+        ProviderStatus::Disabled => "disabled",
+        ProviderStatus::Pending => "pending",
     }
-    let servable = !snap.all.is_empty();
-    let status = if failing == 0 {
+}
+
+/// `healthy`, `degraded` or `unhealthy` by the rule in the module docs.
+pub fn overall(snap: &Snapshot) -> &'static str {
+    let enabled = snap
+        .providers
+        .iter()
+        .filter(|p| p.status != ProviderStatus::Disabled)
+        .count();
+    let failing = snap
+        .providers
+        .iter()
+        .filter(|p| p.status == ProviderStatus::Error)
+        .count();
+    if failing == 0 {
         "healthy"
-    } else if failing < enabled || servable {
+    } else if failing < enabled || !snap.all.is_empty() {
         "degraded"
     } else {
         "unhealthy"
-    };
+    }
+}
+
+fn code_for(status: &str) -> StatusCode {
+    if status == "unhealthy" {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    }
+}
+
+fn provider_details(snap: &Snapshot) -> serde_json::Map<String, serde_json::Value> {
+    snap.providers
+        .iter()
+        .map(|p| {
+            (
+                p.name.clone(),
+                json!({
+                    "status": word(p.status),
+                    "kind": p.kind,
+                    "models": p.models.len(),
+                    "last_check": p.last_check,
+                    "last_success": p.last_success,
+                    "response_time_ms": p.response_time_ms,
+                    // Already redacted by discovery.
+                    "error": p.error,
+                }),
+            )
+        })
+        .collect()
+}
+
+/// `GET /health` (and `?detailed=true`).
+pub async fn health(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
+    let uptime = ctx.state.started_at.elapsed().as_secs();
+    let snap = ctx.state.discovery.snapshot();
+    let providers: serde_json::Map<String, serde_json::Value> = snap
+        .providers
+        .iter()
+        .map(|p| (p.name.clone(), json!(word(p.status))))
+        .collect();
+    let servable = !snap.all.is_empty();
+    let status = overall(&snap);
     let cache = ctx.state.discovery.cache_stats();
-    let cache_word = if ctx.state.settings.cache.enabled { "ok" } else { "disabled" };
-    let body = json!({
+    let settings = ctx.state.current_settings();
+    let cache_word = if settings.cache.enabled { "ok" } else { "disabled" };
+    let mut body = json!({
         "status": status,
         "timestamp": modelgate_types::now_rfc3339(),
         "services": {
@@ -66,10 +114,76 @@ pub async fn health(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
             "models_served": snap.all.len(),
         }
     });
-    let code = if status == "unhealthy" {
-        StatusCode::SERVICE_UNAVAILABLE
+    let detailed = ctx
+        .query_value("detailed")
+        .is_some_and(|v| matches!(v, "true" | "1" | "yes"));
+    if detailed {
+        body["providers"] = serde_json::Value::Object(provider_details(&snap));
+        body["system"] = json!(ctx.state.metrics.system());
+        body["rate_limit"] = json!({
+            "enabled": ctx.state.ratelimit.enabled(),
+            "tracked_clients": ctx.state.ratelimit.tracked(),
+        });
+        body["connections"] = json!({
+            "active": ctx.state.metrics.active_connections(),
+            "max": ctx.state.settings.server.max_connections,
+        });
+        body["condense_queue"] = json!(ctx.state.condense.queue.stats());
+        body["snapshot"] = json!({ "version": snap.version, "updated_at": snap.updated_at });
+        body["rule"] = json!(
+            "healthy: no enabled provider failing; degraded: some failing but models are served; \
+             unhealthy (503): every enabled provider failing and nothing to serve"
+        );
+    }
+    Ok(json_response(code_for(status), &body))
+}
+
+/// `GET /health/providers`: each provider's state; 503 when the gateway is unhealthy.
+pub async fn providers(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
+    let snap = ctx.state.discovery.snapshot();
+    let status = overall(&snap);
+    let body = json!({
+        "status": status,
+        "timestamp": modelgate_types::now_rfc3339(),
+        "providers": provider_details(&snap),
+    });
+    Ok(json_response(code_for(status), &body))
+}
+
+/// `GET /health/system`: operating-system figures (sysinfo).
+pub async fn system(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
+    let body = json!({
+        "status": "ok",
+        "timestamp": modelgate_types::now_rfc3339(),
+        "system": ctx.state.metrics.system(),
+        "uptime_seconds": ctx.state.started_at.elapsed().as_secs(),
+    });
+    Ok(json_response(StatusCode::OK, &body))
+}
+
+/// `GET /health/live`: the process answers.
+pub async fn live(_ctx: &Ctx) -> Result<Response<Body>, ApiError> {
+    Ok(json_response(StatusCode::OK, &json!({ "status": "alive" })))
+}
+
+/// `GET /health/ready`: 200 when traffic should be sent here, else 503 with the reason.
+pub async fn ready(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
+    let snap = ctx.state.discovery.snapshot();
+    let (ready, reason) = if ctx.state.shutdown.is_cancelled() {
+        (false, Some("shutting down"))
+    } else if overall(&snap) == "unhealthy" {
+        (false, Some("every enabled provider is failing and no model can be served"))
     } else {
-        StatusCode::OK
+        (true, None)
     };
+    let code = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = json!({
+        "status": if ready { "ready" } else { "not_ready" },
+        "reason": reason,
+    });
     Ok(json_response(code, &body))
 }

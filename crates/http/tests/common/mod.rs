@@ -69,13 +69,26 @@ pub fn settings_with(providers: Vec<(&str, ProviderConfig)>) -> Settings {
     s
 }
 
-pub async fn start(settings: Settings) -> Gateway {
+/// Starts a gateway for `settings` with rate limiting off (many tests send bursts from
+/// one loopback client); rate-limit tests build a state and use [`start_state`].
+pub async fn start(mut settings: Settings) -> Gateway {
+    settings.rate_limit.enabled = false;
+    let state = build_state(
+        settings,
+        ConfigSource::Defaults,
+        Catalog::embedded(),
+        |_| None,
+    )
+    .unwrap();
+    start_state(state).await
+}
+
+/// Serves an already-built state on 127.0.0.1:0.
+pub async fn start_state(state: AppState) -> Gateway {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let opts = ServeOptions::from_settings(&settings.server);
-    let state = Arc::new(
-        build_state(settings, ConfigSource::Defaults, Catalog::embedded(), |_| None).unwrap(),
-    );
+    let opts = ServeOptions::from_settings(&state.settings.server);
+    let state = Arc::new(state);
     let (tx, rx) = oneshot::channel::<()>();
     let router = Router::new(state.clone());
     let task = tokio::spawn(serve(
@@ -95,10 +108,7 @@ pub async fn start(settings: Settings) -> Gateway {
 }
 
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .unwrap()
+    reqwest::Client::builder().no_proxy().build().unwrap()
 }
 
 pub async fn get_json(url: &str) -> (u16, serde_json::Value) {
