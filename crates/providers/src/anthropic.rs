@@ -12,7 +12,7 @@ use modelgate_types::chat::{
     ChatRequest, ChatResponse, ContentPart, Delta, FunctionCallDelta, MessageContent, Role,
     ToolCallDelta, Usage,
 };
-use modelgate_types::{parse_rfc3339, format_rfc3339, Capability, Model, ProviderKind};
+use modelgate_types::{format_rfc3339, parse_rfc3339, Capability, Model, ProviderKind};
 use reqwest::Method;
 use serde_json::{json, Map, Value};
 
@@ -89,7 +89,9 @@ impl Provider for AnthropicProvider {
                 None => return Ok(out),
             }
         }
-        Err(self.up.error(ProviderErrorKind::BadResponse, "too many model pages"))
+        Err(self
+            .up
+            .error(ProviderErrorKind::BadResponse, "too many model pages"))
     }
 
     async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, ProviderError> {
@@ -132,7 +134,10 @@ pub(crate) fn parse_model_page(provider: &str, body: &Value) -> Result<ModelPage
         .and_then(Value::as_array)
         .ok_or_else(|| WireError::bad_response("model list has no 'data' array"))?;
     let models = data.iter().filter_map(|v| map_model(provider, v)).collect();
-    let has_more = body.get("has_more").and_then(Value::as_bool).unwrap_or(false);
+    let has_more = body
+        .get("has_more")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     let next = if has_more {
         let last = body
             .get("last_id")
@@ -150,7 +155,10 @@ pub(crate) fn parse_model_page(provider: &str, body: &Value) -> Result<ModelPage
 /// `max_input_tokens`, `max_tokens` and `capabilities`. Every model listed is served by
 /// the Messages API, so `supports_chat` is true.
 pub(crate) fn map_model(provider: &str, v: &Value) -> Option<Model> {
-    let id = v.get("id").and_then(Value::as_str).filter(|s| !s.is_empty())?;
+    let id = v
+        .get("id")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())?;
     let mut m = Model::new(provider, id);
     if let Some(n) = v.get("display_name").and_then(Value::as_str) {
         m.name = n.to_owned();
@@ -165,7 +173,11 @@ pub(crate) fn map_model(provider: &str, v: &Value) -> Option<Model> {
     m.context_length = v.get("max_input_tokens").and_then(Value::as_u64);
     m.max_tokens = v.get("max_tokens").and_then(Value::as_u64);
     if let Some(caps) = v.get("capabilities") {
-        let on = |k: &str| caps.pointer(&format!("/{k}/supported")).and_then(Value::as_bool) == Some(true);
+        let on = |k: &str| {
+            caps.pointer(&format!("/{k}/supported"))
+                .and_then(Value::as_bool)
+                == Some(true)
+        };
         if on("image_input") {
             m.add_capability(Capability::Vision);
         }
@@ -206,7 +218,9 @@ pub(crate) fn to_request(req: &ChatRequest, stream: bool) -> Result<Value, WireE
             Role::User => push("user", content_blocks(msg.content.as_ref())?),
             Role::Assistant => {
                 let mut blocks = content_blocks(msg.content.as_ref())?;
-                blocks.retain(|b| b.get("type").and_then(Value::as_str) != Some("text") || b["text"] != "");
+                blocks.retain(|b| {
+                    b.get("type").and_then(Value::as_str) != Some("text") || b["text"] != ""
+                });
                 for call in msg.tool_calls.iter().flatten() {
                     blocks.push(json!({
                         "type": "tool_use",
@@ -245,7 +259,10 @@ pub(crate) fn to_request(req: &ChatRequest, stream: bool) -> Result<Value, WireE
             body.insert("system".into(), json!(system[0]));
         }
         _ => {
-            let blocks: Vec<Value> = system.iter().map(|t| json!({"type": "text", "text": t})).collect();
+            let blocks: Vec<Value> = system
+                .iter()
+                .map(|t| json!({"type": "text", "text": t}))
+                .collect();
             body.insert("system".into(), Value::Array(blocks));
         }
     }
@@ -293,11 +310,19 @@ pub(crate) fn to_request(req: &ChatRequest, stream: bool) -> Result<Value, WireE
             "auto" => Some(json!({"type": "auto"})),
             "required" => Some(json!({"type": "any"})),
             "none" => Some(json!({"type": "none"})),
-            other => return Err(WireError::invalid_request(format!("unknown tool_choice '{other}'"))),
+            other => {
+                return Err(WireError::invalid_request(format!(
+                    "unknown tool_choice '{other}'"
+                )))
+            }
         },
         Some(v) => match v.pointer("/function/name").and_then(Value::as_str) {
             Some(name) => Some(json!({"type": "tool", "name": name})),
-            None => return Err(WireError::invalid_request("tool_choice object needs function.name")),
+            None => {
+                return Err(WireError::invalid_request(
+                    "tool_choice object needs function.name",
+                ))
+            }
         },
     };
     if req.extra.get("parallel_tool_calls") == Some(&Value::Bool(false)) && req.tools.is_some() {
@@ -337,11 +362,16 @@ fn content_blocks(content: Option<&MessageContent>) -> Result<Vec<Value>, WireEr
 fn part_block(part: &ContentPart) -> Result<Value, WireError> {
     match part {
         ContentPart::Text { text } => Ok(json!({"type": "text", "text": text})),
-        ContentPart::ImageUrl { image_url } => Ok(json!({"type": "image", "source": url_source(&image_url.url)?})),
+        ContentPart::ImageUrl { image_url } => {
+            Ok(json!({"type": "image", "source": url_source(&image_url.url)?}))
+        }
         ContentPart::File { file } => {
-            let data = file.get("file_data").and_then(Value::as_str).ok_or_else(|| {
-                WireError::invalid_request("anthropic needs file parts as file_data data URLs")
-            })?;
+            let data = file
+                .get("file_data")
+                .and_then(Value::as_str)
+                .ok_or_else(|| {
+                    WireError::invalid_request("anthropic needs file parts as file_data data URLs")
+                })?;
             Ok(json!({"type": "document", "source": url_source(data)?}))
         }
         ContentPart::InputAudio { .. } => Err(WireError::invalid_request(
@@ -413,13 +443,24 @@ pub(crate) fn from_response(v: &Value, created: i64) -> Result<ChatResponse, Wir
         }
     }
     Ok(ResponseParts {
-        id: v.get("id").and_then(Value::as_str).unwrap_or_default().to_owned(),
-        model: v.get("model").and_then(Value::as_str).unwrap_or_default().to_owned(),
+        id: v
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        model: v
+            .get("model")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
         created,
         text: (!text.is_empty() || calls.is_empty()).then_some(text),
         tool_calls: calls,
         reasoning: Some(reasoning),
-        finish_reason: v.get("stop_reason").and_then(Value::as_str).map(finish_reason),
+        finish_reason: v
+            .get("stop_reason")
+            .and_then(Value::as_str)
+            .map(finish_reason),
         usage: v.get("usage").map(usage_of),
     }
     .build())
@@ -427,7 +468,10 @@ pub(crate) fn from_response(v: &Value, created: i64) -> Result<ChatResponse, Wir
 
 /// An `error` event or body → a typed error.
 fn stream_error(v: &Value) -> WireError {
-    let kind = v.pointer("/error/type").and_then(Value::as_str).unwrap_or("api_error");
+    let kind = v
+        .pointer("/error/type")
+        .and_then(Value::as_str)
+        .unwrap_or("api_error");
     let message = v
         .pointer("/error/message")
         .and_then(Value::as_str)
@@ -468,7 +512,14 @@ impl AnthropicStream {
     }
 
     fn chunk(&self, delta: Delta) -> Translated {
-        Translated::chunk(convert::chunk(&self.id, &self.model, self.created, delta, None, None))
+        Translated::chunk(convert::chunk(
+            &self.id,
+            &self.model,
+            self.created,
+            delta,
+            None,
+            None,
+        ))
     }
 }
 
@@ -508,7 +559,10 @@ impl StreamTranslator for AnthropicStream {
                                 id: block.get("id").and_then(Value::as_str).map(str::to_owned),
                                 kind: Some("function".to_owned()),
                                 function: Some(FunctionCallDelta {
-                                    name: block.get("name").and_then(Value::as_str).map(str::to_owned),
+                                    name: block
+                                        .get("name")
+                                        .and_then(Value::as_str)
+                                        .map(str::to_owned),
                                     arguments: Some(String::new()),
                                 }),
                             }]),
@@ -525,12 +579,14 @@ impl StreamTranslator for AnthropicStream {
             "content_block_delta" => {
                 let d = v.get("delta").unwrap_or(&Value::Null);
                 match d.get("type").and_then(Value::as_str) {
-                    Some("text_delta") => {
-                        self.chunk(convert::text_delta(d.get("text").and_then(Value::as_str).unwrap_or("")))
-                    }
+                    Some("text_delta") => self.chunk(convert::text_delta(
+                        d.get("text").and_then(Value::as_str).unwrap_or(""),
+                    )),
                     Some("input_json_delta") => {
                         let Some(n) = self.tools.get(&index).copied() else {
-                            return Err(WireError::bad_response("input_json_delta for an unknown block"));
+                            return Err(WireError::bad_response(
+                                "input_json_delta for an unknown block",
+                            ));
                         };
                         self.chunk(Delta {
                             tool_calls: Some(vec![ToolCallDelta {
@@ -539,7 +595,10 @@ impl StreamTranslator for AnthropicStream {
                                 kind: None,
                                 function: Some(FunctionCallDelta {
                                     name: None,
-                                    arguments: d.get("partial_json").and_then(Value::as_str).map(str::to_owned),
+                                    arguments: d
+                                        .get("partial_json")
+                                        .and_then(Value::as_str)
+                                        .map(str::to_owned),
                                 }),
                             }]),
                             ..Delta::default()
@@ -552,7 +611,10 @@ impl StreamTranslator for AnthropicStream {
                 }
             }
             "message_delta" => {
-                let reason = v.pointer("/delta/stop_reason").and_then(Value::as_str).map(finish_reason);
+                let reason = v
+                    .pointer("/delta/stop_reason")
+                    .and_then(Value::as_str)
+                    .map(finish_reason);
                 let usage = v.get("usage").map(|u| {
                     let input = match usage_of(u).prompt_tokens {
                         0 => self.input_tokens,
@@ -648,16 +710,23 @@ mod tests {
 
     #[test]
     fn request_defaults_and_errors() {
-        let r = req(json!({"model": "m", "max_completion_tokens": 50, "tool_choice": "required",
-            "messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "hi"}]}));
+        let r = req(
+            json!({"model": "m", "max_completion_tokens": 50, "tool_choice": "required",
+            "messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "hi"}]}),
+        );
         let got = to_request(&r, false).expect("ok");
         assert_eq!(got["max_tokens"], 50);
         assert_eq!(got["system"], "s");
         assert_eq!(got["tool_choice"], json!({"type": "any"}));
         assert!(got.get("stream").is_none());
-        let bad = req(json!({"model": "m", "messages": [{"role": "user", "content": [
-            {"type": "image_url", "image_url": {"url": "ftp://x"}}]}]}));
-        assert_eq!(to_request(&bad, false).expect_err("bad").kind, ProviderErrorKind::InvalidRequest);
+        let bad = req(
+            json!({"model": "m", "messages": [{"role": "user", "content": [
+            {"type": "image_url", "image_url": {"url": "ftp://x"}}]}]}),
+        );
+        assert_eq!(
+            to_request(&bad, false).expect_err("bad").kind,
+            ProviderErrorKind::InvalidRequest
+        );
         let bad = req(json!({"model": "m", "messages": [{"role": "tool", "content": "x"}]}));
         assert!(to_request(&bad, false).is_err());
     }
@@ -675,27 +744,46 @@ mod tests {
         });
         let r = from_response(&v, 42).expect("response");
         let got = serde_json::to_value(&r).expect("json");
-        assert_eq!(got, json!({
-            "id": "msg_01", "object": "chat.completion", "created": 42, "model": "claude-sonnet-4-20250514",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": "Let me check.",
-                "tool_calls": [{"id": "toolu_01", "type": "function",
-                    "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}]},
-                "finish_reason": "tool_calls"}],
-            "usage": {"prompt_tokens": 25, "completion_tokens": 10, "total_tokens": 35}
-        }));
-        for (stop, want) in [("end_turn", "stop"), ("max_tokens", "length"), ("stop_sequence", "stop"), ("tool_use", "tool_calls")] {
+        assert_eq!(
+            got,
+            json!({
+                "id": "msg_01", "object": "chat.completion", "created": 42, "model": "claude-sonnet-4-20250514",
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": "Let me check.",
+                    "tool_calls": [{"id": "toolu_01", "type": "function",
+                        "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}]},
+                    "finish_reason": "tool_calls"}],
+                "usage": {"prompt_tokens": 25, "completion_tokens": 10, "total_tokens": 35}
+            })
+        );
+        for (stop, want) in [
+            ("end_turn", "stop"),
+            ("max_tokens", "length"),
+            ("stop_sequence", "stop"),
+            ("tool_use", "tool_calls"),
+        ] {
             assert_eq!(finish_reason(stop), want);
         }
         let only_tool = json!({"id": "m", "model": "x", "content": [{"type": "tool_use", "id": "t", "name": "f", "input": {}}], "stop_reason": "tool_use"});
-        assert_eq!(from_response(&only_tool, 0).expect("ok").choices[0].message.content, None);
-        assert_eq!(from_response(&json!({"id": 1}), 0).expect_err("bad").kind, ProviderErrorKind::BadResponse);
+        assert_eq!(
+            from_response(&only_tool, 0).expect("ok").choices[0]
+                .message
+                .content,
+            None
+        );
+        assert_eq!(
+            from_response(&json!({"id": 1}), 0).expect_err("bad").kind,
+            ProviderErrorKind::BadResponse
+        );
     }
 
     fn run(events: &[(&str, Value)]) -> (Vec<Value>, bool, Option<WireError>) {
         let mut t = AnthropicStream::new("req-model", 7);
         let mut out = Vec::new();
         for (name, data) in events {
-            let ev = SseEvent { event: Some((*name).to_owned()), data: data.to_string() };
+            let ev = SseEvent {
+                event: Some((*name).to_owned()),
+                data: data.to_string(),
+            };
             match t.translate(&ev) {
                 Ok(tr) => {
                     if let Some(c) = tr.chunk {
@@ -714,17 +802,44 @@ mod tests {
     #[test]
     fn stream_text_and_tool_call() {
         let events = vec![
-            ("message_start", json!({"type": "message_start", "message": {"id": "msg_1", "type": "message", "role": "assistant",
-                "content": [], "model": "claude-x", "stop_reason": null, "usage": {"input_tokens": 25, "output_tokens": 1}}})),
-            ("content_block_start", json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}})),
+            (
+                "message_start",
+                json!({"type": "message_start", "message": {"id": "msg_1", "type": "message", "role": "assistant",
+                "content": [], "model": "claude-x", "stop_reason": null, "usage": {"input_tokens": 25, "output_tokens": 1}}}),
+            ),
+            (
+                "content_block_start",
+                json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+            ),
             ("ping", json!({"type": "ping"})),
-            ("content_block_delta", json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hello"}})),
-            ("content_block_stop", json!({"type": "content_block_stop", "index": 0})),
-            ("content_block_start", json!({"type": "content_block_start", "index": 1, "content_block": {"type": "tool_use", "id": "toolu_9", "name": "lookup", "input": {}}})),
-            ("content_block_delta", json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": "{\"q\": "}})),
-            ("content_block_delta", json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": "\"x\"}"}})),
-            ("content_block_stop", json!({"type": "content_block_stop", "index": 1})),
-            ("message_delta", json!({"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": null}, "usage": {"output_tokens": 15}})),
+            (
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hello"}}),
+            ),
+            (
+                "content_block_stop",
+                json!({"type": "content_block_stop", "index": 0}),
+            ),
+            (
+                "content_block_start",
+                json!({"type": "content_block_start", "index": 1, "content_block": {"type": "tool_use", "id": "toolu_9", "name": "lookup", "input": {}}}),
+            ),
+            (
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": "{\"q\": "}}),
+            ),
+            (
+                "content_block_delta",
+                json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": "\"x\"}"}}),
+            ),
+            (
+                "content_block_stop",
+                json!({"type": "content_block_stop", "index": 1}),
+            ),
+            (
+                "message_delta",
+                json!({"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": null}, "usage": {"output_tokens": 15}}),
+            ),
             ("message_stop", json!({"type": "message_stop"})),
         ];
         let (chunks, done, err) = run(&events);
@@ -734,20 +849,38 @@ mod tests {
         assert_eq!(chunks[0]["model"], "claude-x");
         assert_eq!(*deltas[0], json!({"role": "assistant", "content": ""}));
         assert_eq!(*deltas[1], json!({"content": "Hello"}));
-        assert_eq!(*deltas[2], json!({"tool_calls": [{"index": 0, "id": "toolu_9", "type": "function", "function": {"name": "lookup", "arguments": ""}}]}));
-        assert_eq!(*deltas[3], json!({"tool_calls": [{"index": 0, "function": {"arguments": "{\"q\": "}}]}));
-        assert_eq!(*deltas[4], json!({"tool_calls": [{"index": 0, "function": {"arguments": "\"x\"}"}}]}));
+        assert_eq!(
+            *deltas[2],
+            json!({"tool_calls": [{"index": 0, "id": "toolu_9", "type": "function", "function": {"name": "lookup", "arguments": ""}}]})
+        );
+        assert_eq!(
+            *deltas[3],
+            json!({"tool_calls": [{"index": 0, "function": {"arguments": "{\"q\": "}}]})
+        );
+        assert_eq!(
+            *deltas[4],
+            json!({"tool_calls": [{"index": 0, "function": {"arguments": "\"x\"}"}}]})
+        );
         let last = chunks.last().expect("last");
         assert_eq!(last["choices"][0]["finish_reason"], "tool_calls");
-        assert_eq!(last["usage"], json!({"prompt_tokens": 25, "completion_tokens": 15, "total_tokens": 40}));
+        assert_eq!(
+            last["usage"],
+            json!({"prompt_tokens": 25, "completion_tokens": 15, "total_tokens": 40})
+        );
         assert_eq!(chunks.len(), 6);
     }
 
     #[test]
     fn stream_error_event() {
         let events = vec![
-            ("message_start", json!({"type": "message_start", "message": {"id": "m", "model": "x", "usage": {"input_tokens": 1}}})),
-            ("error", json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}})),
+            (
+                "message_start",
+                json!({"type": "message_start", "message": {"id": "m", "model": "x", "usage": {"input_tokens": 1}}}),
+            ),
+            (
+                "error",
+                json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}),
+            ),
         ];
         let (chunks, done, err) = run(&events);
         assert_eq!(chunks.len(), 1);
@@ -773,7 +906,10 @@ mod tests {
         assert_eq!(m.created_at.as_deref(), Some("2025-05-22T00:00:00Z"));
         assert!(m.supports_chat);
         let o = &page.models[1];
-        assert_eq!((o.context_length, o.max_tokens), (Some(200000), Some(128000)));
+        assert_eq!(
+            (o.context_length, o.max_tokens),
+            (Some(200000), Some(128000))
+        );
         assert!(o.has_capability(Capability::Vision) && o.has_capability(Capability::Reasoning));
         assert!(!o.has_capability(Capability::PdfInput));
         let e = parse_model_page("a", &json!({"data": [], "has_more": true})).expect_err("err");

@@ -31,11 +31,18 @@ impl AzureProvider {
     }
 
     fn url(&self, path: &str) -> String {
-        format!("{}?api-version={}", self.up.url(path), encode_segment(&self.api_version))
+        format!(
+            "{}?api-version={}",
+            self.up.url(path),
+            encode_segment(&self.api_version)
+        )
     }
 
     fn deployment_url(&self, model: &str) -> String {
-        self.url(&format!("/openai/deployments/{}/chat/completions", encode_segment(model)))
+        self.url(&format!(
+            "/openai/deployments/{}/chat/completions",
+            encode_segment(model)
+        ))
     }
 
     async fn models(&self) -> Result<Value, ProviderError> {
@@ -61,13 +68,25 @@ impl Provider for AzureProvider {
     }
 
     async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, ProviderError> {
-        openai::chat_pass_through(&self.up, &self.deployment_url(&request.model), "api-key", "", request)
-            .await
+        openai::chat_pass_through(
+            &self.up,
+            &self.deployment_url(&request.model),
+            "api-key",
+            "",
+            request,
+        )
+        .await
     }
 
     async fn chat_stream(&self, request: &ChatRequest) -> Result<ChatStream, ProviderError> {
-        openai::stream_pass_through(&self.up, &self.deployment_url(&request.model), "api-key", "", request)
-            .await
+        openai::stream_pass_through(
+            &self.up,
+            &self.deployment_url(&request.model),
+            "api-key",
+            "",
+            request,
+        )
+        .await
     }
 
     async fn health(&self) -> Result<(), ProviderError> {
@@ -77,25 +96,38 @@ impl Provider for AzureProvider {
 
 /// Parses the resource's model list. Models with `capabilities.inference: false` (only
 /// fine-tunable) are skipped: nothing can be served from them.
-pub(crate) fn parse_model_list(provider: &str, body: &Value, now: i64) -> Result<Vec<Model>, WireError> {
+pub(crate) fn parse_model_list(
+    provider: &str,
+    body: &Value,
+    now: i64,
+) -> Result<Vec<Model>, WireError> {
     let data = body
         .get("data")
         .and_then(Value::as_array)
         .ok_or_else(|| WireError::bad_response("model list has no 'data' array"))?;
-    Ok(data.iter().filter_map(|v| map_model(provider, v, now)).collect())
+    Ok(data
+        .iter()
+        .filter_map(|v| map_model(provider, v, now))
+        .collect())
 }
 
 /// Maps one Azure model: `capabilities` (`chat_completion`, `completion`, `embeddings`),
 /// `created_at` (Unix seconds), `lifecycle_status` and `deprecation.inference`.
 pub(crate) fn map_model(provider: &str, v: &Value, now: i64) -> Option<Model> {
-    let id = v.get("id").and_then(Value::as_str).filter(|s| !s.is_empty())?;
+    let id = v
+        .get("id")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())?;
     let caps = v.get("capabilities");
     let flag = |k: &str| caps.and_then(|c| c.get(k)).and_then(Value::as_bool);
     if flag("inference") == Some(false) {
         return None;
     }
     let mut m = Model::new(provider, id);
-    m.created_at = v.get("created_at").and_then(Value::as_i64).and_then(unix_to_rfc3339);
+    m.created_at = v
+        .get("created_at")
+        .and_then(Value::as_i64)
+        .and_then(unix_to_rfc3339);
     m.supports_chat = flag("chat_completion") == Some(true);
     m.supports_completion = flag("completion") == Some(true);
     if m.supports_chat {

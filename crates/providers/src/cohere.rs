@@ -62,7 +62,8 @@ impl Provider for CohereProvider {
         let mut token: Option<String> = None;
         for _ in 0..MAX_PAGES {
             let body = self.page(PAGE_SIZE, token.as_deref()).await?;
-            let (models, next) = parse_model_page(&self.up.name, &body).map_err(|e| self.up.wire(e))?;
+            let (models, next) =
+                parse_model_page(&self.up.name, &body).map_err(|e| self.up.wire(e))?;
             out.extend(models);
             match next {
                 Some(n) if token.as_deref() == Some(n.as_str()) => {
@@ -75,7 +76,9 @@ impl Provider for CohereProvider {
                 None => return Ok(out),
             }
         }
-        Err(self.up.error(ProviderErrorKind::BadResponse, "too many model pages"))
+        Err(self
+            .up
+            .error(ProviderErrorKind::BadResponse, "too many model pages"))
     }
 
     async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, ProviderError> {
@@ -127,7 +130,10 @@ pub(crate) fn parse_model_page(
 /// Maps one Cohere model: `name`, `context_length`, `endpoints` (`chat` → chat,
 /// `generate` → completion, `embed` → embeddings), `features` and `is_deprecated`.
 pub(crate) fn map_model(provider: &str, v: &Value) -> Option<Model> {
-    let name = v.get("name").and_then(Value::as_str).filter(|s| !s.is_empty())?;
+    let name = v
+        .get("name")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())?;
     let mut m = Model::new(provider, name);
     m.context_length = v
         .get("context_length")
@@ -137,7 +143,11 @@ pub(crate) fn map_model(provider: &str, v: &Value) -> Option<Model> {
     let list = |k: &str| -> Vec<String> {
         v.get(k)
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_ascii_lowercase)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_ascii_lowercase))
+                    .collect()
+            })
             .unwrap_or_default()
     };
     let endpoints = list("endpoints");
@@ -253,7 +263,11 @@ pub(crate) fn to_request(req: &ChatRequest, stream: bool) -> Result<Value, WireE
             "none" => {
                 body.insert("tool_choice".into(), json!("NONE"));
             }
-            other => return Err(WireError::invalid_request(format!("unknown tool_choice '{other}'"))),
+            other => {
+                return Err(WireError::invalid_request(format!(
+                    "unknown tool_choice '{other}'"
+                )))
+            }
         },
         // Cohere cannot force one named tool: require a tool call from the declared ones.
         Some(_) => {
@@ -347,14 +361,23 @@ fn usage_of(u: &Value) -> Usage {
 }
 
 /// Cohere v2 chat response → OpenAI `chat.completion`.
-pub(crate) fn from_response(v: &Value, model: &str, created: i64) -> Result<ChatResponse, WireError> {
+pub(crate) fn from_response(
+    v: &Value,
+    model: &str,
+    created: i64,
+) -> Result<ChatResponse, WireError> {
     let msg = v
         .get("message")
         .filter(|m| m.is_object())
         .ok_or_else(|| WireError::bad_response("response has no message"))?;
     let mut text = String::new();
     let mut reasoning = String::new();
-    for part in msg.get("content").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default() {
+    for part in msg
+        .get("content")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
         match part.get("type").and_then(Value::as_str) {
             Some("text") => text.push_str(part.get("text").and_then(Value::as_str).unwrap_or("")),
             Some("thinking") => {
@@ -370,9 +393,20 @@ pub(crate) fn from_response(v: &Value, model: &str, created: i64) -> Result<Chat
         .unwrap_or_default()
         .iter()
         .map(|c| {
-            let id = c.get("id").and_then(Value::as_str).unwrap_or_default().to_owned();
-            let name = c.pointer("/function/name").and_then(Value::as_str).unwrap_or_default().to_owned();
-            let args = c.pointer("/function/arguments").and_then(Value::as_str).unwrap_or("{}");
+            let id = c
+                .get("id")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            let name = c
+                .pointer("/function/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            let args = c
+                .pointer("/function/arguments")
+                .and_then(Value::as_str)
+                .unwrap_or("{}");
             modelgate_types::chat::ToolCall {
                 id,
                 kind: "function".to_owned(),
@@ -384,13 +418,20 @@ pub(crate) fn from_response(v: &Value, model: &str, created: i64) -> Result<Chat
         })
         .collect();
     Ok(ResponseParts {
-        id: v.get("id").and_then(Value::as_str).unwrap_or_default().to_owned(),
+        id: v
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
         model: model.to_owned(),
         created,
         text: (!text.is_empty() || calls.is_empty()).then_some(text),
         tool_calls: calls,
         reasoning: Some(reasoning),
-        finish_reason: v.get("finish_reason").and_then(Value::as_str).map(finish_reason),
+        finish_reason: v
+            .get("finish_reason")
+            .and_then(Value::as_str)
+            .map(finish_reason),
         usage: v.get("usage").map(usage_of),
     }
     .build())
@@ -416,16 +457,32 @@ impl CohereStream {
     }
 
     fn chunk(&self, delta: Delta) -> Translated {
-        Translated::chunk(convert::chunk(&self.id, &self.model, self.created, delta, None, None))
+        Translated::chunk(convert::chunk(
+            &self.id,
+            &self.model,
+            self.created,
+            delta,
+            None,
+            None,
+        ))
     }
 
-    fn tool_delta(&self, index: u32, id: Option<String>, name: Option<String>, args: Option<String>) -> Delta {
+    fn tool_delta(
+        &self,
+        index: u32,
+        id: Option<String>,
+        name: Option<String>,
+        args: Option<String>,
+    ) -> Delta {
         Delta {
             tool_calls: Some(vec![ToolCallDelta {
                 index,
                 kind: id.as_ref().map(|_| "function".to_owned()),
                 id,
-                function: Some(FunctionCallDelta { name, arguments: args }),
+                function: Some(FunctionCallDelta {
+                    name,
+                    arguments: args,
+                }),
             }]),
             ..Delta::default()
         }
@@ -463,7 +520,10 @@ impl StreamTranslator for CohereStream {
                 let index = self.tools;
                 self.tools += 1;
                 let id = call.get("id").and_then(Value::as_str).map(str::to_owned);
-                let name = call.pointer("/function/name").and_then(Value::as_str).map(str::to_owned);
+                let name = call
+                    .pointer("/function/name")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
                 let args = call
                     .pointer("/function/arguments")
                     .and_then(Value::as_str)
@@ -473,7 +533,9 @@ impl StreamTranslator for CohereStream {
             }
             "tool-call-delta" => {
                 let Some(index) = self.tools.checked_sub(1) else {
-                    return Err(WireError::bad_response("tool-call-delta before tool-call-start"));
+                    return Err(WireError::bad_response(
+                        "tool-call-delta before tool-call-start",
+                    ));
                 };
                 let args = dm
                     .pointer("/tool_calls/function/arguments")
@@ -483,10 +545,17 @@ impl StreamTranslator for CohereStream {
             }
             "message-end" => {
                 let d = v.get("delta").unwrap_or(&Value::Null);
-                if let Some(err) = d.get("error").and_then(Value::as_str).filter(|s| !s.is_empty()) {
+                if let Some(err) = d
+                    .get("error")
+                    .and_then(Value::as_str)
+                    .filter(|s| !s.is_empty())
+                {
                     return Err(WireError::new(ProviderErrorKind::Upstream, err.to_owned()));
                 }
-                let reason = d.get("finish_reason").and_then(Value::as_str).map(finish_reason);
+                let reason = d
+                    .get("finish_reason")
+                    .and_then(Value::as_str)
+                    .map(finish_reason);
                 let usage = d.get("usage").map(usage_of);
                 Translated::done(Some(convert::chunk(
                     &self.id,
@@ -536,22 +605,25 @@ mod tests {
             "temperature": 0.3, "top_p": 0.8, "max_tokens": 10, "stop": "X",
             "response_format": {"type": "json_object"}, "seed": 1
         }));
-        assert_eq!(to_request(&r, true).expect("ok"), json!({
-            "model": "command-a-03-2025",
-            "messages": [
-                {"role": "system", "content": "be brief"},
-                {"role": "user", "content": [{"type": "text", "text": "look"},
-                    {"type": "image_url", "image_url": {"url": "https://x/y.png"}}]},
-                {"role": "assistant", "tool_calls": [{"id": "tc_1", "type": "function",
-                    "function": {"name": "lookup", "arguments": "{\"q\":\"x\"}"}}]},
-                {"role": "tool", "tool_call_id": "tc_1", "content": "result"}
-            ],
-            "stream": true,
-            "tools": [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}],
-            "tool_choice": "REQUIRED",
-            "temperature": 0.3, "p": 0.8, "max_tokens": 10, "stop_sequences": ["X"], "seed": 1,
-            "response_format": {"type": "json_object"}
-        }));
+        assert_eq!(
+            to_request(&r, true).expect("ok"),
+            json!({
+                "model": "command-a-03-2025",
+                "messages": [
+                    {"role": "system", "content": "be brief"},
+                    {"role": "user", "content": [{"type": "text", "text": "look"},
+                        {"type": "image_url", "image_url": {"url": "https://x/y.png"}}]},
+                    {"role": "assistant", "tool_calls": [{"id": "tc_1", "type": "function",
+                        "function": {"name": "lookup", "arguments": "{\"q\":\"x\"}"}}]},
+                    {"role": "tool", "tool_call_id": "tc_1", "content": "result"}
+                ],
+                "stream": true,
+                "tools": [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}],
+                "tool_choice": "REQUIRED",
+                "temperature": 0.3, "p": 0.8, "max_tokens": 10, "stop_sequences": ["X"], "seed": 1,
+                "response_format": {"type": "json_object"}
+            })
+        );
     }
 
     #[test]
@@ -563,22 +635,35 @@ mod tests {
             "usage": {"billed_units": {"input_tokens": 5, "output_tokens": 3}, "tokens": {"input_tokens": 50, "output_tokens": 7}}
         });
         let r = serde_json::to_value(from_response(&v, "command-a", 1).expect("ok")).expect("json");
-        assert_eq!(r, json!({
-            "id": "c-1", "object": "chat.completion", "created": 1, "model": "command-a",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": null, "tool_calls": [
-                {"id": "lookup_abc", "type": "function", "function": {"name": "lookup", "arguments": "{\"q\":\"x\"}"}}]},
-                "finish_reason": "tool_calls"}],
-            "usage": {"prompt_tokens": 50, "completion_tokens": 7, "total_tokens": 57}
-        }));
+        assert_eq!(
+            r,
+            json!({
+                "id": "c-1", "object": "chat.completion", "created": 1, "model": "command-a",
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": null, "tool_calls": [
+                    {"id": "lookup_abc", "type": "function", "function": {"name": "lookup", "arguments": "{\"q\":\"x\"}"}}]},
+                    "finish_reason": "tool_calls"}],
+                "usage": {"prompt_tokens": 50, "completion_tokens": 7, "total_tokens": 57}
+            })
+        );
         let v = json!({"id": "c-2", "finish_reason": "COMPLETE", "message": {"role": "assistant",
             "content": [{"type": "text", "text": "Hi"}]}, "usage": {"billed_units": {"input_tokens": 2, "output_tokens": 1}}});
         let r = from_response(&v, "m", 0).expect("ok");
         assert_eq!(r.choices[0].message.content.as_deref(), Some("Hi"));
         assert_eq!(r.usage, Some(Usage::new(2, 1)));
-        for (c, o) in [("COMPLETE", "stop"), ("MAX_TOKENS", "length"), ("TOOL_CALL", "tool_calls"), ("STOP_SEQUENCE", "stop")] {
+        for (c, o) in [
+            ("COMPLETE", "stop"),
+            ("MAX_TOKENS", "length"),
+            ("TOOL_CALL", "tool_calls"),
+            ("STOP_SEQUENCE", "stop"),
+        ] {
             assert_eq!(finish_reason(c), o);
         }
-        assert_eq!(from_response(&json!({"id": "x"}), "m", 0).expect_err("bad").kind, ProviderErrorKind::BadResponse);
+        assert_eq!(
+            from_response(&json!({"id": "x"}), "m", 0)
+                .expect_err("bad")
+                .kind,
+            ProviderErrorKind::BadResponse
+        );
     }
 
     #[test]
@@ -599,7 +684,12 @@ mod tests {
         let mut out = Vec::new();
         let mut done = false;
         for e in events {
-            let tr = t.translate(&SseEvent { event: None, data: e.to_string() }).expect("ok");
+            let tr = t
+                .translate(&SseEvent {
+                    event: None,
+                    data: e.to_string(),
+                })
+                .expect("ok");
             if let Some(c) = tr.chunk {
                 out.push(serde_json::to_value(c).expect("json"));
             }
@@ -610,8 +700,14 @@ mod tests {
         assert_eq!(out[0]["id"], "s-1");
         assert_eq!(*d[0], json!({"role": "assistant", "content": ""}));
         assert_eq!(*d[1], json!({"content": "Hello"}));
-        assert_eq!(*d[2], json!({"tool_calls": [{"index": 0, "id": "t1", "type": "function", "function": {"name": "lookup", "arguments": ""}}]}));
-        assert_eq!(*d[3], json!({"tool_calls": [{"index": 0, "function": {"arguments": "{\"q\":"}}]}));
+        assert_eq!(
+            *d[2],
+            json!({"tool_calls": [{"index": 0, "id": "t1", "type": "function", "function": {"name": "lookup", "arguments": ""}}]})
+        );
+        assert_eq!(
+            *d[3],
+            json!({"tool_calls": [{"index": 0, "function": {"arguments": "{\"q\":"}}]})
+        );
         let last = out.last().expect("last");
         assert_eq!(last["choices"][0]["finish_reason"], "tool_calls");
         assert_eq!(last["usage"]["prompt_tokens"], 30);
@@ -632,14 +728,24 @@ mod tests {
         let a = &models[0];
         assert!(a.supports_chat && !a.supports_completion);
         assert_eq!(a.context_length, Some(256000));
-        for c in [Capability::ToolUse, Capability::FunctionCalling, Capability::JsonMode, Capability::StructuredOutput] {
+        for c in [
+            Capability::ToolUse,
+            Capability::FunctionCalling,
+            Capability::JsonMode,
+            Capability::StructuredOutput,
+        ] {
             assert!(a.has_capability(c), "{c}");
         }
         assert_eq!(a.status, Some(ModelStatus::Active));
         assert!(!models[1].supports_chat && models[1].has_capability(Capability::Embeddings));
         assert_eq!(models[2].status, Some(ModelStatus::Deprecated));
         assert!(models[2].supports_completion);
-        assert_eq!(parse_model_page("c", &json!({"models": [], "next_page_token": ""})).expect("ok").1, None);
+        assert_eq!(
+            parse_model_page("c", &json!({"models": [], "next_page_token": ""}))
+                .expect("ok")
+                .1,
+            None
+        );
         assert!(parse_model_page("c", &json!({})).is_err());
     }
 }

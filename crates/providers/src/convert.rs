@@ -13,13 +13,21 @@ pub(crate) fn parse_data_url(url: &str) -> Option<(String, String)> {
     let rest = url.strip_prefix("data:")?;
     let (meta, data) = rest.split_once(',')?;
     let mime = meta.strip_suffix(";base64")?;
-    let mime = if mime.is_empty() { "application/octet-stream" } else { mime };
+    let mime = if mime.is_empty() {
+        "application/octet-stream"
+    } else {
+        mime
+    };
     Some((mime.to_owned(), data.to_owned()))
 }
 
 /// A MIME type guessed from a URL's extension (for providers that need one with a URL).
 pub(crate) fn guess_mime(url: &str) -> &'static str {
-    let path = url.split(['?', '#']).next().unwrap_or(url).to_ascii_lowercase();
+    let path = url
+        .split(['?', '#'])
+        .next()
+        .unwrap_or(url)
+        .to_ascii_lowercase();
     match path.rsplit('.').next() {
         Some("png") => "image/png",
         Some("gif") => "image/gif",
@@ -137,8 +145,10 @@ pub(crate) fn role_delta() -> Delta {
 /// A delta carrying reasoning text (as DeepSeek-style `reasoning_content`).
 pub(crate) fn reasoning_delta(text: &str) -> Delta {
     let mut d = Delta::default();
-    d.extra
-        .insert("reasoning_content".to_owned(), Value::String(text.to_owned()));
+    d.extra.insert(
+        "reasoning_content".to_owned(),
+        Value::String(text.to_owned()),
+    );
     d
 }
 
@@ -166,7 +176,10 @@ mod tests {
     #[test]
     fn arguments() {
         assert_eq!(parse_arguments("").expect("empty"), serde_json::json!({}));
-        assert_eq!(parse_arguments(r#"{"a":1}"#).expect("ok"), serde_json::json!({"a": 1}));
+        assert_eq!(
+            parse_arguments(r#"{"a":1}"#).expect("ok"),
+            serde_json::json!({"a": 1})
+        );
         assert!(parse_arguments("{").is_err());
     }
 }

@@ -151,7 +151,10 @@ pub fn redact(text: &str, secrets: &[&str]) -> String {
         }
         let looks_like_key = ["sk-", "sk_", "AIza", "gsk_", "xai-", "key-"]
             .iter()
-            .any(|p| word.trim_matches(|c: char| !c.is_alphanumeric() && c != '-' && c != '_').starts_with(p))
+            .any(|p| {
+                word.trim_matches(|c: char| !c.is_alphanumeric() && c != '-' && c != '_')
+                    .starts_with(p)
+            })
             && word.len() >= 12;
         if looks_like_key {
             result.push_str("***");
@@ -180,7 +183,10 @@ mod tests {
         let e = ProviderError::new(
             "openai",
             ProviderErrorKind::Auth,
-            redact("Incorrect API key provided: sk-proj-abcdef123456.", &["sk-proj-abcdef123456"]),
+            redact(
+                "Incorrect API key provided: sk-proj-abcdef123456.",
+                &["sk-proj-abcdef123456"],
+            ),
         )
         .with_status(401);
         let s = format!("{e} {e:?}");
@@ -190,7 +196,10 @@ mod tests {
 
     #[test]
     fn redact_masks_key_shapes() {
-        let r = redact("bad key sk-live-00000000000000 here, AIzaSyA0000000000000", &[]);
+        let r = redact(
+            "bad key sk-live-00000000000000 here, AIzaSyA0000000000000",
+            &[],
+        );
         assert_eq!(r, "bad key *** here, ***");
         assert!(!redact("secret=hunter22", &["hunter22"]).contains("hunter22"));
     }

@@ -73,7 +73,8 @@ impl Provider for GeminiProvider {
         let mut token: Option<String> = None;
         for _ in 0..MAX_PAGES {
             let body = self.page(PAGE_SIZE, token.as_deref()).await?;
-            let (models, next) = parse_model_page(&self.up.name, &body).map_err(|e| self.up.wire(e))?;
+            let (models, next) =
+                parse_model_page(&self.up.name, &body).map_err(|e| self.up.wire(e))?;
             out.extend(models);
             match next {
                 Some(n) if token.as_deref() == Some(n.as_str()) => {
@@ -86,7 +87,9 @@ impl Provider for GeminiProvider {
                 None => return Ok(out),
             }
         }
-        Err(self.up.error(ProviderErrorKind::BadResponse, "too many model pages"))
+        Err(self
+            .up
+            .error(ProviderErrorKind::BadResponse, "too many model pages"))
     }
 
     async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, ProviderError> {
@@ -141,7 +144,10 @@ pub(crate) fn parse_model_page(
 /// `inputTokenLimit`, `outputTokenLimit`, `supportedGenerationMethods` (`generateContent`
 /// → chat, `embedContent` → embeddings), `thinking` → reasoning.
 pub(crate) fn map_model(provider: &str, v: &Value) -> Option<Model> {
-    let name = v.get("name").and_then(Value::as_str).filter(|s| !s.is_empty())?;
+    let name = v
+        .get("name")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())?;
     let id = name.strip_prefix("models/").unwrap_or(name);
     let mut m = Model::new(provider, id);
     if let Some(d) = v.get("displayName").and_then(Value::as_str) {
@@ -163,7 +169,10 @@ pub(crate) fn map_model(provider: &str, v: &Value) -> Option<Model> {
     if m.supports_chat {
         m.add_capability(Capability::Streaming);
     }
-    if methods.iter().any(|x| *x == "embedContent" || *x == "batchEmbedContents") {
+    if methods
+        .iter()
+        .any(|x| *x == "embedContent" || *x == "batchEmbedContents")
+    {
         m.add_capability(Capability::Embeddings);
     }
     if v.get("thinking").and_then(Value::as_bool) == Some(true) {
@@ -205,7 +214,10 @@ pub(crate) fn to_request(req: &ChatRequest) -> Result<Value, WireError> {
                     };
                     let mut fc = Map::new();
                     fc.insert("name".into(), json!(call.function.name));
-                    fc.insert("args".into(), convert::parse_arguments(&call.function.arguments)?);
+                    fc.insert(
+                        "args".into(),
+                        convert::parse_arguments(&call.function.arguments)?,
+                    );
                     if !id.starts_with("call_") && !id.is_empty() {
                         fc.insert("id".into(), json!(id));
                     }
@@ -278,11 +290,19 @@ pub(crate) fn to_request(req: &ChatRequest) -> Result<Value, WireError> {
             "auto" => Some(json!({"mode": "AUTO"})),
             "required" => Some(json!({"mode": "ANY"})),
             "none" => Some(json!({"mode": "NONE"})),
-            other => return Err(WireError::invalid_request(format!("unknown tool_choice '{other}'"))),
+            other => {
+                return Err(WireError::invalid_request(format!(
+                    "unknown tool_choice '{other}'"
+                )))
+            }
         },
         Some(v) => match v.pointer("/function/name").and_then(Value::as_str) {
             Some(name) => Some(json!({"mode": "ANY", "allowedFunctionNames": [name]})),
-            None => return Err(WireError::invalid_request("tool_choice object needs function.name")),
+            None => {
+                return Err(WireError::invalid_request(
+                    "tool_choice object needs function.name",
+                ))
+            }
         },
     };
     if let Some(c) = tool_config {
@@ -337,7 +357,9 @@ fn clean_schema(v: &Value) -> Value {
     match v {
         Value::Object(o) => Value::Object(
             o.iter()
-                .filter(|(k, _)| !matches!(k.as_str(), "$schema" | "additionalProperties" | "strict"))
+                .filter(|(k, _)| {
+                    !matches!(k.as_str(), "$schema" | "additionalProperties" | "strict")
+                })
                 .map(|(k, v)| (k.clone(), clean_schema(v)))
                 .collect(),
         ),
@@ -360,11 +382,19 @@ fn parts_of(content: Option<&MessageContent>) -> Result<Vec<Value>, WireError> {
                 ContentPart::ImageUrl { image_url } => Ok(media_part(&image_url.url)),
                 ContentPart::File { file } => match file.get("file_data").and_then(Value::as_str) {
                     Some(data) => Ok(media_part(data)),
-                    None => Err(WireError::invalid_request("gemini needs file parts as file_data data URLs")),
+                    None => Err(WireError::invalid_request(
+                        "gemini needs file parts as file_data data URLs",
+                    )),
                 },
                 ContentPart::InputAudio { input_audio } => {
-                    let data = input_audio.get("data").and_then(Value::as_str).unwrap_or_default();
-                    let format = input_audio.get("format").and_then(Value::as_str).unwrap_or("wav");
+                    let data = input_audio
+                        .get("data")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default();
+                    let format = input_audio
+                        .get("format")
+                        .and_then(Value::as_str)
+                        .unwrap_or("wav");
                     Ok(json!({"inlineData": {"mimeType": format!("audio/{format}"), "data": data}}))
                 }
                 ContentPart::Other(v) => Err(WireError::invalid_request(format!(
@@ -439,7 +469,11 @@ fn candidate_parts(candidate: &Value, first_call: usize) -> CandidateParts {
                 Some(sig) => format!("{base}{SIG_SEP}{sig}"),
                 None => base,
             };
-            let name = fc.get("name").and_then(Value::as_str).unwrap_or_default().to_owned();
+            let name = fc
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
             let args = fc.get("args").cloned().unwrap_or_else(|| json!({}));
             out.calls.push((id, name, args));
         } else if let Some(t) = p.get("text").and_then(Value::as_str) {
@@ -456,12 +490,19 @@ fn candidate_parts(candidate: &Value, first_call: usize) -> CandidateParts {
 fn gemini_error(v: &Value) -> Option<WireError> {
     let err = v.get("error")?;
     let code = err.get("code").and_then(Value::as_u64).unwrap_or(500) as u16;
-    let message = err.get("message").and_then(Value::as_str).unwrap_or("upstream error");
+    let message = err
+        .get("message")
+        .and_then(Value::as_str)
+        .unwrap_or("upstream error");
     Some(WireError::new(crate::http::kind_for_status(code), message).with_status(code))
 }
 
 /// Gemini `GenerateContentResponse` → OpenAI `chat.completion` (one choice per candidate).
-pub(crate) fn from_response(v: &Value, model: &str, created: i64) -> Result<ChatResponse, WireError> {
+pub(crate) fn from_response(
+    v: &Value,
+    model: &str,
+    created: i64,
+) -> Result<ChatResponse, WireError> {
     if let Some(e) = gemini_error(v) {
         return Err(e);
     }
@@ -470,7 +511,10 @@ pub(crate) fn from_response(v: &Value, model: &str, created: i64) -> Result<Chat
         None if v.get("promptFeedback").is_some() => &[],
         _ => return Err(WireError::bad_response("response has no candidates")),
     };
-    let model = v.get("modelVersion").and_then(Value::as_str).unwrap_or(model);
+    let model = v
+        .get("modelVersion")
+        .and_then(Value::as_str)
+        .unwrap_or(model);
     let id = v
         .get("responseId")
         .and_then(Value::as_str)
@@ -604,7 +648,8 @@ impl StreamTranslator for GeminiStream {
             self.calls += deltas.len();
             delta.tool_calls = Some(deltas);
         }
-        let blocked = v.get("candidates").is_none() && v.pointer("/promptFeedback/blockReason").is_some();
+        let blocked =
+            v.get("candidates").is_none() && v.pointer("/promptFeedback/blockReason").is_some();
         let finish = match candidate.get("finishReason").and_then(Value::as_str) {
             Some(r) if self.calls > 0 && r == "STOP" => Some("tool_calls".to_owned()),
             Some(r) => Some(finish_reason(r)),
@@ -668,24 +713,32 @@ mod tests {
             "response_format": {"type": "json_object"}
         }));
         let got = to_request(&r).expect("translate");
-        assert_eq!(got, json!({
-            "contents": [
-                {"role": "user", "parts": [{"text": "what is this?"}, {"inlineData": {"mimeType": "image/jpeg", "data": "/9j/4AAQ"}}]},
-                {"role": "model", "parts": [{"functionCall": {"name": "lookup", "args": {"q": "cat"}}}]},
-                {"role": "user", "parts": [
-                    {"functionResponse": {"name": "lookup", "response": {"answer": "a cat"}}},
-                    {"functionResponse": {"name": "lookup", "response": {"result": "plain"}}}
-                ]}
-            ],
-            "systemInstruction": {"parts": [{"text": "be brief"}]},
-            "tools": [{"functionDeclarations": [{"name": "lookup", "description": "search",
-                "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}}]}],
-            "toolConfig": {"functionCallingConfig": {"mode": "ANY"}},
-            "generationConfig": {"temperature": 0.5, "topP": 0.9, "maxOutputTokens": 100,
-                "stopSequences": ["END"], "responseMimeType": "application/json"}
-        }));
-        let orphan = req(json!({"model": "m", "messages": [{"role": "tool", "tool_call_id": "x", "content": "y"}]}));
-        assert_eq!(to_request(&orphan).expect_err("orphan").kind, ProviderErrorKind::InvalidRequest);
+        assert_eq!(
+            got,
+            json!({
+                "contents": [
+                    {"role": "user", "parts": [{"text": "what is this?"}, {"inlineData": {"mimeType": "image/jpeg", "data": "/9j/4AAQ"}}]},
+                    {"role": "model", "parts": [{"functionCall": {"name": "lookup", "args": {"q": "cat"}}}]},
+                    {"role": "user", "parts": [
+                        {"functionResponse": {"name": "lookup", "response": {"answer": "a cat"}}},
+                        {"functionResponse": {"name": "lookup", "response": {"result": "plain"}}}
+                    ]}
+                ],
+                "systemInstruction": {"parts": [{"text": "be brief"}]},
+                "tools": [{"functionDeclarations": [{"name": "lookup", "description": "search",
+                    "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}}]}],
+                "toolConfig": {"functionCallingConfig": {"mode": "ANY"}},
+                "generationConfig": {"temperature": 0.5, "topP": 0.9, "maxOutputTokens": 100,
+                    "stopSequences": ["END"], "responseMimeType": "application/json"}
+            })
+        );
+        let orphan = req(
+            json!({"model": "m", "messages": [{"role": "tool", "tool_call_id": "x", "content": "y"}]}),
+        );
+        assert_eq!(
+            to_request(&orphan).expect_err("orphan").kind,
+            ProviderErrorKind::InvalidRequest
+        );
     }
 
     #[test]
@@ -701,8 +754,14 @@ mod tests {
             {"role": "assistant", "tool_calls": [{"id": call.id, "type": "function", "function": {"name": "f", "arguments": "{\"a\":1}"}}]},
             {"role": "tool", "tool_call_id": call.id, "content": "ok"}]}));
         let got = to_request(&back).expect("req");
-        assert_eq!(got["contents"][1]["parts"][0], json!({"functionCall": {"name": "f", "args": {"a": 1}}, "thoughtSignature": "SIG"}));
-        assert_eq!(got["contents"][2]["parts"][0], json!({"functionResponse": {"name": "f", "response": {"result": "ok"}}}));
+        assert_eq!(
+            got["contents"][1]["parts"][0],
+            json!({"functionCall": {"name": "f", "args": {"a": 1}}, "thoughtSignature": "SIG"})
+        );
+        assert_eq!(
+            got["contents"][2]["parts"][0],
+            json!({"functionResponse": {"name": "f", "response": {"result": "ok"}}})
+        );
     }
 
     #[test]
@@ -714,20 +773,40 @@ mod tests {
             "modelVersion": "gemini-2.0-flash", "responseId": "abc"
         });
         let r = serde_json::to_value(from_response(&v, "req", 9).expect("resp")).expect("json");
-        assert_eq!(r, json!({
-            "id": "chatcmpl-abc", "object": "chat.completion", "created": 9, "model": "gemini-2.0-flash",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello there"}, "finish_reason": "length"}],
-            "usage": {"prompt_tokens": 4, "completion_tokens": 2, "total_tokens": 6}
-        }));
-        for (g, o) in [("STOP", "stop"), ("MAX_TOKENS", "length"), ("SAFETY", "content_filter"), ("RECITATION", "content_filter")] {
+        assert_eq!(
+            r,
+            json!({
+                "id": "chatcmpl-abc", "object": "chat.completion", "created": 9, "model": "gemini-2.0-flash",
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello there"}, "finish_reason": "length"}],
+                "usage": {"prompt_tokens": 4, "completion_tokens": 2, "total_tokens": 6}
+            })
+        );
+        for (g, o) in [
+            ("STOP", "stop"),
+            ("MAX_TOKENS", "length"),
+            ("SAFETY", "content_filter"),
+            ("RECITATION", "content_filter"),
+        ] {
             assert_eq!(finish_reason(g), o);
         }
         let blocked = json!({"promptFeedback": {"blockReason": "SAFETY"}});
         let r = from_response(&blocked, "m", 0).expect("blocked");
-        assert_eq!(r.choices[0].finish_reason.as_deref(), Some("content_filter"));
-        assert_eq!(from_response(&json!({"x": 1}), "m", 0).expect_err("bad").kind, ProviderErrorKind::BadResponse);
-        let err = json!({"error": {"code": 429, "message": "quota", "status": "RESOURCE_EXHAUSTED"}});
-        assert_eq!(from_response(&err, "m", 0).expect_err("429").kind, ProviderErrorKind::RateLimited);
+        assert_eq!(
+            r.choices[0].finish_reason.as_deref(),
+            Some("content_filter")
+        );
+        assert_eq!(
+            from_response(&json!({"x": 1}), "m", 0)
+                .expect_err("bad")
+                .kind,
+            ProviderErrorKind::BadResponse
+        );
+        let err =
+            json!({"error": {"code": 429, "message": "quota", "status": "RESOURCE_EXHAUSTED"}});
+        assert_eq!(
+            from_response(&err, "m", 0).expect_err("429").kind,
+            ProviderErrorKind::RateLimited
+        );
     }
 
     #[test]
@@ -741,15 +820,26 @@ mod tests {
                 "usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 5, "totalTokenCount": 8}}),
         ] {
             assert!(!t.complete_at_eof());
-            let tr = t.translate(&SseEvent { event: None, data: data.to_string() }).expect("ok");
+            let tr = t
+                .translate(&SseEvent {
+                    event: None,
+                    data: data.to_string(),
+                })
+                .expect("ok");
             out.push(serde_json::to_value(tr.chunk.expect("chunk")).expect("json"));
         }
         assert!(t.complete_at_eof());
         assert_eq!(out[0]["id"], "chatcmpl-r1");
-        assert_eq!(out[0]["choices"][0]["delta"], json!({"role": "assistant", "content": "Hello"}));
+        assert_eq!(
+            out[0]["choices"][0]["delta"],
+            json!({"role": "assistant", "content": "Hello"})
+        );
         assert_eq!(out[1]["choices"][0]["delta"], json!({"content": " world"}));
-        assert_eq!(out[2]["choices"][0]["delta"], json!({"tool_calls": [{"index": 0, "id": "call_0", "type": "function",
-            "function": {"name": "lookup", "arguments": "{\"query\":\"x\"}"}}]}));
+        assert_eq!(
+            out[2]["choices"][0]["delta"],
+            json!({"tool_calls": [{"index": 0, "id": "call_0", "type": "function",
+            "function": {"name": "lookup", "arguments": "{\"query\":\"x\"}"}}]})
+        );
         assert_eq!(out[2]["choices"][0]["finish_reason"], "tool_calls");
         assert_eq!(out[2]["usage"]["total_tokens"], 8);
     }
@@ -770,7 +860,10 @@ mod tests {
         assert_eq!(next.as_deref(), Some("tok"));
         assert_eq!(models[0].id, "gemini-2.0-flash");
         assert_eq!(models[0].name, "Gemini 2.0 Flash");
-        assert_eq!((models[0].context_length, models[0].max_tokens), (Some(1048576), Some(8192)));
+        assert_eq!(
+            (models[0].context_length, models[0].max_tokens),
+            (Some(1048576), Some(8192))
+        );
         assert!(models[0].supports_chat);
         assert!(models[1].has_capability(Capability::Reasoning));
         assert!(!models[2].supports_chat && models[2].has_capability(Capability::Embeddings));

@@ -135,7 +135,14 @@ impl fmt::Debug for Upstream {
             .field("base", &self.base)
             .field("key", &self.key.as_ref().map(|_| "***"))
             .field("timeout", &self.timeout)
-            .field("headers", &self.headers.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>())
+            .field(
+                "headers",
+                &self
+                    .headers
+                    .iter()
+                    .map(|(n, _)| n.as_str())
+                    .collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -160,8 +167,7 @@ impl Upstream {
         }
         for (n, v) in extra_headers {
             let name = HeaderName::from_bytes(n.as_bytes()).map_err(|_| BadHeader(n.clone()))?;
-            let mut value =
-                HeaderValue::from_str(v.expose()).map_err(|_| BadHeader(n.clone()))?;
+            let mut value = HeaderValue::from_str(v.expose()).map_err(|_| BadHeader(n.clone()))?;
             value.set_sensitive(true);
             headers.push((name, value));
             secrets.push(v.expose().to_owned());
@@ -276,9 +282,17 @@ impl Upstream {
         body: &[u8],
     ) -> ProviderError {
         let code = status.as_u16();
-        let kind = kind_for_status(code);
+        let kind = match kind_for_status(code) {
+            ProviderErrorKind::InvalidRequest if is_auth_failure_body(body) => {
+                ProviderErrorKind::Auth
+            }
+            kind => kind,
+        };
         let message = extract_error_message(body).unwrap_or_else(|| {
-            status.canonical_reason().unwrap_or("unexpected status").to_owned()
+            status
+                .canonical_reason()
+                .unwrap_or("unexpected status")
+                .to_owned()
         });
         let retry_after = match kind {
             ProviderErrorKind::RateLimited | ProviderErrorKind::Upstream => {
@@ -358,6 +372,31 @@ pub(crate) fn kind_for_status(code: u16) -> ProviderErrorKind {
     }
 }
 
+/// Gemini answers a bad key with 400 `INVALID_ARGUMENT` whose `details` carry the
+/// `google.rpc.ErrorInfo` reason `API_KEY_INVALID` (and an `UNAUTHENTICATED` status for
+/// bad OAuth tokens): those are authentication failures, not bad requests.
+fn is_auth_failure_body(body: &[u8]) -> bool {
+    let Ok(v) = serde_json::from_slice::<Value>(body) else {
+        return false;
+    };
+    let Some(err) = v.get("error") else {
+        return false;
+    };
+    if err.get("status").and_then(Value::as_str) == Some("UNAUTHENTICATED") {
+        return true;
+    }
+    err.get("details")
+        .and_then(Value::as_array)
+        .is_some_and(|details| {
+            details.iter().any(|d| {
+                matches!(
+                    d.get("reason").and_then(Value::as_str),
+                    Some("API_KEY_INVALID" | "API_KEY_SERVICE_BLOCKED")
+                )
+            })
+        })
+}
+
 /// `retry-after-ms` (OpenAI), else `Retry-After` as seconds or an HTTP date.
 pub(crate) fn parse_retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     if let Some(ms) = headers
@@ -429,7 +468,9 @@ pub(crate) fn error_chain(e: &reqwest::Error) -> String {
 fn strip_url(e: &reqwest::Error) -> String {
     let text = e.to_string();
     match e.url() {
-        Some(u) => text.replace(&format!(" for url ({u})"), "").replace(u.as_str(), "<url>"),
+        Some(u) => text
+            .replace(&format!(" for url ({u})"), "")
+            .replace(u.as_str(), "<url>"),
         None => text,
     }
 }
@@ -481,10 +522,16 @@ mod tests {
         h.insert(RETRY_AFTER, HeaderValue::from_str(&later).expect("header"));
         assert_eq!(parse_retry_after(&h, now), Some(Duration::from_secs(30)));
         let earlier = httpdate::fmt_http_date(now - Duration::from_secs(30));
-        h.insert(RETRY_AFTER, HeaderValue::from_str(&earlier).expect("header"));
+        h.insert(
+            RETRY_AFTER,
+            HeaderValue::from_str(&earlier).expect("header"),
+        );
         assert_eq!(parse_retry_after(&h, now), Some(Duration::ZERO));
         h.insert("retry-after-ms", HeaderValue::from_static("1500"));
-        assert_eq!(parse_retry_after(&h, now), Some(Duration::from_millis(1500)));
+        assert_eq!(
+            parse_retry_after(&h, now),
+            Some(Duration::from_millis(1500))
+        );
         h.clear();
         h.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
         assert_eq!(parse_retry_after(&h, now), None);
@@ -511,7 +558,11 @@ mod tests {
             ("<html>Bad Gateway</html>", "<html>Bad Gateway</html>"),
         ];
         for (body, want) in cases {
-            assert_eq!(extract_error_message(body.as_bytes()).as_deref(), Some(want), "{body}");
+            assert_eq!(
+                extract_error_message(body.as_bytes()).as_deref(),
+                Some(want),
+                "{body}"
+            );
         }
         assert_eq!(extract_error_message(b""), None);
     }

@@ -18,7 +18,10 @@ mod openai;
 mod registry;
 mod sse;
 
-pub use anthropic::{DEFAULT_MAX_TOKENS as ANTHROPIC_DEFAULT_MAX_TOKENS, DEFAULT_VERSION as ANTHROPIC_DEFAULT_VERSION};
+pub use anthropic::{
+    DEFAULT_MAX_TOKENS as ANTHROPIC_DEFAULT_MAX_TOKENS,
+    DEFAULT_VERSION as ANTHROPIC_DEFAULT_VERSION,
+};
 pub use azure::DEFAULT_API_VERSION as AZURE_DEFAULT_API_VERSION;
 pub use error::{redact, ProviderError, ProviderErrorKind};
 pub use http::{ClientError, HttpClient, DEFAULT_CONNECT_TIMEOUT};

@@ -46,7 +46,8 @@ impl MockProvider {
         if self.settings.latency_ms > 0 {
             tokio::time::sleep(Duration::from_millis(self.settings.latency_ms)).await;
         }
-        let roll = (splitmix64(self.settings.seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15)) >> 11) as f64
+        let roll = (splitmix64(self.settings.seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15)) >> 11)
+            as f64
             / (1u64 << 53) as f64;
         if roll < self.settings.failure_rate {
             return Err(ProviderError::new(
@@ -84,7 +85,10 @@ fn splitmix64(mut x: u64) -> u64 {
 enum Reply {
     Text(String),
     /// Calls the first declared tool with `{"query": <last user text>}`.
-    Tool { name: String, arguments: String },
+    Tool {
+        name: String,
+        arguments: String,
+    },
 }
 
 fn reply(req: &ChatRequest) -> Reply {
@@ -109,8 +113,15 @@ fn reply(req: &ChatRequest) -> Reply {
 
 /// Approximate token counts: words.
 fn usage(req: &ChatRequest, completion: &str) -> Usage {
-    let prompt: usize = req.messages.iter().map(|m| m.text().split_whitespace().count()).sum();
-    Usage::new(prompt as u64, completion.split_whitespace().count().max(1) as u64)
+    let prompt: usize = req
+        .messages
+        .iter()
+        .map(|m| m.text().split_whitespace().count())
+        .sum();
+    Usage::new(
+        prompt as u64,
+        completion.split_whitespace().count().max(1) as u64,
+    )
 }
 
 #[async_trait]
@@ -131,14 +142,19 @@ impl Provider for MockProvider {
             .iter()
             .map(|id| {
                 let mut m = Model::new(&self.name, id);
-                m.description = Some("In-process mock model: deterministic echo replies".to_owned());
+                m.description =
+                    Some("In-process mock model: deterministic echo replies".to_owned());
                 m.context_length = Some(MOCK_CONTEXT_LENGTH);
                 m.max_tokens = Some(MOCK_MAX_TOKENS);
                 m.supports_chat = true;
                 m.input_cost = Some(0.0);
                 m.output_cost = Some(0.0);
                 m.status = Some(ModelStatus::Active);
-                for c in [Capability::Streaming, Capability::ToolUse, Capability::FunctionCalling] {
+                for c in [
+                    Capability::Streaming,
+                    Capability::ToolUse,
+                    Capability::FunctionCalling,
+                ] {
                     m.add_capability(c);
                 }
                 m
@@ -188,7 +204,14 @@ impl Provider for MockProvider {
         let id = format!("chatcmpl-mock-{}", self.calls.load(Ordering::Relaxed));
         let model = request.model.clone();
         let mk = |delta: Delta, finish: Option<&str>, usage: Option<Usage>| -> ChatChunk {
-            convert::chunk(&id, &model, created, delta, finish.map(str::to_owned), usage)
+            convert::chunk(
+                &id,
+                &model,
+                created,
+                delta,
+                finish.map(str::to_owned),
+                usage,
+            )
         };
         let mut chunks = vec![mk(convert::role_delta(), None, None)];
         match reply(request) {
@@ -202,7 +225,11 @@ impl Provider for MockProvider {
                     };
                     chunks.push(mk(convert::text_delta(piece), None, None));
                 }
-                chunks.push(mk(Delta::default(), Some("stop"), Some(usage(request, &text))));
+                chunks.push(mk(
+                    Delta::default(),
+                    Some("stop"),
+                    Some(usage(request, &text)),
+                ));
             }
             Reply::Tool { name, arguments } => {
                 let delta = Delta {
@@ -218,10 +245,16 @@ impl Provider for MockProvider {
                     ..Delta::default()
                 };
                 chunks.push(mk(delta, None, None));
-                chunks.push(mk(Delta::default(), Some("tool_calls"), Some(usage(request, &arguments))));
+                chunks.push(mk(
+                    Delta::default(),
+                    Some("tool_calls"),
+                    Some(usage(request, &arguments)),
+                ));
             }
         }
-        Ok(Box::pin(futures_util::stream::iter(chunks.into_iter().map(Ok))))
+        Ok(Box::pin(futures_util::stream::iter(
+            chunks.into_iter().map(Ok),
+        )))
     }
 
     async fn health(&self) -> Result<(), ProviderError> {
@@ -250,9 +283,14 @@ mod tests {
     #[tokio::test]
     async fn deterministic_reply_and_word_stream() {
         let p = MockProvider::new("demo", settings(0.0, 1));
-        let r = req(json!({"model": "mock-small", "messages": [{"role": "user", "content": "hi there"}]}));
+        let r = req(
+            json!({"model": "mock-small", "messages": [{"role": "user", "content": "hi there"}]}),
+        );
         let resp = p.chat(&r).await.expect("chat");
-        assert_eq!(resp.choices[0].message.content.as_deref(), Some("Hello from mock mock-small: hi there"));
+        assert_eq!(
+            resp.choices[0].message.content.as_deref(),
+            Some("Hello from mock mock-small: hi there")
+        );
         let chunks: Vec<_> = p.chat_stream(&r).await.expect("stream").collect().await;
         let text: String = chunks
             .iter()
@@ -263,15 +301,20 @@ mod tests {
         let models = p.list_models().await.expect("models");
         assert_eq!(models[0].id, "mock-small");
         assert_eq!(models[0].provider, "demo");
-        let e = p.chat(&req(json!({"model": "nope", "messages": []}))).await.expect_err("404");
+        let e = p
+            .chat(&req(json!({"model": "nope", "messages": []})))
+            .await
+            .expect_err("404");
         assert_eq!(e.kind, ProviderErrorKind::NotFound);
     }
 
     #[tokio::test]
     async fn tools_are_called() {
         let p = MockProvider::new("demo", settings(0.0, 1));
-        let r = req(json!({"model": "mock-small", "messages": [{"role": "user", "content": "weather?"}],
-            "tools": [{"type": "function", "function": {"name": "lookup"}}]}));
+        let r = req(
+            json!({"model": "mock-small", "messages": [{"role": "user", "content": "weather?"}],
+            "tools": [{"type": "function", "function": {"name": "lookup"}}]}),
+        );
         let resp = p.chat(&r).await.expect("chat");
         let call = &resp.choices[0].message.tool_calls.as_ref().expect("calls")[0];
         assert_eq!(call.function.name, "lookup");

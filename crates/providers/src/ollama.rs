@@ -38,7 +38,9 @@ impl OllamaProvider {
     }
 
     async fn show(&self, model: &str) -> Result<Value, ProviderError> {
-        let rb = self.authed(Method::POST, "/api/show")?.json(&json!({"model": model}));
+        let rb = self
+            .authed(Method::POST, "/api/show")?
+            .json(&json!({"model": model}));
         self.up.json(rb).await
     }
 }
@@ -90,13 +92,25 @@ impl Provider for OllamaProvider {
     }
 
     async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, ProviderError> {
-        openai::chat_pass_through(&self.up, &self.up.url("/v1/chat/completions"), "authorization", "Bearer ", request)
-            .await
+        openai::chat_pass_through(
+            &self.up,
+            &self.up.url("/v1/chat/completions"),
+            "authorization",
+            "Bearer ",
+            request,
+        )
+        .await
     }
 
     async fn chat_stream(&self, request: &ChatRequest) -> Result<ChatStream, ProviderError> {
-        openai::stream_pass_through(&self.up, &self.up.url("/v1/chat/completions"), "authorization", "Bearer ", request)
-            .await
+        openai::stream_pass_through(
+            &self.up,
+            &self.up.url("/v1/chat/completions"),
+            "authorization",
+            "Bearer ",
+            request,
+        )
+        .await
     }
 
     async fn health(&self) -> Result<(), ProviderError> {
@@ -156,7 +170,10 @@ pub(crate) fn apply_show(m: &mut Model, v: &Value) {
                 .find(|(k, _)| k.ends_with(".context_length"))
                 .map(|(_, v)| v)
         };
-        m.context_length = exact.or_else(any).and_then(Value::as_u64).filter(|n| *n > 0);
+        m.context_length = exact
+            .or_else(any)
+            .and_then(Value::as_u64)
+            .filter(|n| *n > 0);
     }
     if let Some(caps) = v.get("capabilities").and_then(Value::as_array) {
         let caps: Vec<&str> = caps.iter().filter_map(Value::as_str).collect();

@@ -48,13 +48,25 @@ impl Provider for OpenAiProvider {
     }
 
     async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, ProviderError> {
-        chat_pass_through(&self.up, &self.up.url("/chat/completions"), "authorization", "Bearer ", request)
-            .await
+        chat_pass_through(
+            &self.up,
+            &self.up.url("/chat/completions"),
+            "authorization",
+            "Bearer ",
+            request,
+        )
+        .await
     }
 
     async fn chat_stream(&self, request: &ChatRequest) -> Result<ChatStream, ProviderError> {
-        stream_pass_through(&self.up, &self.up.url("/chat/completions"), "authorization", "Bearer ", request)
-            .await
+        stream_pass_through(
+            &self.up,
+            &self.up.url("/chat/completions"),
+            "authorization",
+            "Bearer ",
+            request,
+        )
+        .await
     }
 
     async fn health(&self) -> Result<(), ProviderError> {
@@ -65,7 +77,10 @@ impl Provider for OpenAiProvider {
 
     async fn completion(&self, body: Value) -> Result<Value, ProviderError> {
         let rb = self.up.request(Method::POST, &self.up.url("/completions"));
-        let rb = self.up.with_key(rb, "authorization", "Bearer ")?.json(&body);
+        let rb = self
+            .up
+            .with_key(rb, "authorization", "Bearer ")?
+            .json(&body);
         self.up.json(rb).await
     }
 }
@@ -137,11 +152,20 @@ fn error_text(err: &Value) -> String {
 
 fn fill_defaults(v: &mut Value, object: &str) {
     if let Value::Object(m) = v {
-        m.entry("id").or_insert_with(|| Value::String(String::new()));
-        m.entry("object").or_insert_with(|| Value::String(object.to_owned()));
+        m.entry("id")
+            .or_insert_with(|| Value::String(String::new()));
+        // Azure's first stream chunk (prompt_filter_results) has `"object": ""`.
+        match m.get("object") {
+            Some(Value::String(s)) if !s.is_empty() => {}
+            _ => {
+                m.insert("object".into(), Value::String(object.to_owned()));
+            }
+        }
         m.entry("created").or_insert(Value::from(0));
-        m.entry("model").or_insert_with(|| Value::String(String::new()));
-        m.entry("choices").or_insert_with(|| Value::Array(Vec::new()));
+        m.entry("model")
+            .or_insert_with(|| Value::String(String::new()));
+        m.entry("choices")
+            .or_insert_with(|| Value::Array(Vec::new()));
         if m.get("usage").is_some_and(Value::is_null) {
             m.remove("usage");
         }
@@ -194,8 +218,18 @@ pub(crate) fn parse_model_list(
 pub(crate) fn is_non_chat_id(id: &str) -> bool {
     let id = id.to_ascii_lowercase();
     [
-        "embed", "tts", "whisper", "dall-e", "moderation", "gpt-image", "transcribe", "rerank",
-        "sora", "imagen", "text-search", "text-similarity",
+        "embed",
+        "tts",
+        "whisper",
+        "dall-e",
+        "moderation",
+        "gpt-image",
+        "transcribe",
+        "rerank",
+        "sora",
+        "imagen",
+        "text-search",
+        "text-similarity",
     ]
     .iter()
     .any(|p| id.contains(p))
@@ -219,7 +253,9 @@ fn is_openai_chat_id(id: &str) -> bool {
 
 fn u64_of(v: Option<&Value>) -> Option<u64> {
     match v? {
-        Value::Number(n) => n.as_u64().or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64)),
+        Value::Number(n) => n
+            .as_u64()
+            .or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64)),
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
     }
@@ -258,7 +294,10 @@ fn price_per_token(v: Option<&Value>) -> Option<f64> {
 pub(crate) fn map_model(kind: ProviderKind, provider: &str, v: &Value) -> Option<Model> {
     let id = str_of(v.get("id"))?;
     let mut m = Model::new(provider, id.clone());
-    m.created_at = v.get("created").and_then(Value::as_i64).and_then(unix_to_rfc3339);
+    m.created_at = v
+        .get("created")
+        .and_then(Value::as_i64)
+        .and_then(unix_to_rfc3339);
 
     let non_chat = is_non_chat_id(&id);
     m.supports_chat = match kind {
@@ -379,8 +418,8 @@ fn map_openrouter(m: &mut Model, v: &Value) {
         m.output_cost = price_per_token(p.get("completion"));
     }
     let top = v.get("top_provider");
-    m.context_length =
-        u64_of(v.get("context_length")).or_else(|| u64_of(top.and_then(|t| t.get("context_length"))));
+    m.context_length = u64_of(v.get("context_length"))
+        .or_else(|| u64_of(top.and_then(|t| t.get("context_length"))));
     m.max_tokens = u64_of(top.and_then(|t| t.get("max_completion_tokens")));
     if let Some(arch) = v.get("architecture") {
         let list = |k: &str| -> Vec<Modality> {
@@ -492,54 +531,85 @@ mod tests {
 
     #[test]
     fn vllm_and_llamacpp_context() {
-        let m = one(ProviderKind::Vllm, json!({"id": "meta-llama/Llama-3.1-8B-Instruct", "object": "model",
-            "created": 1715000000, "owned_by": "vllm", "root": "meta-llama/Llama-3.1-8B-Instruct", "max_model_len": 32768}));
+        let m = one(
+            ProviderKind::Vllm,
+            json!({"id": "meta-llama/Llama-3.1-8B-Instruct", "object": "model",
+            "created": 1715000000, "owned_by": "vllm", "root": "meta-llama/Llama-3.1-8B-Instruct", "max_model_len": 32768}),
+        );
         assert_eq!(m.context_length, Some(32768));
         assert!(m.supports_chat && m.supports_completion);
-        let m = one(ProviderKind::Llamacpp, json!({"id": "model.gguf", "object": "model", "owned_by": "llamacpp",
-            "meta": {"vocab_type": 2, "n_vocab": 128256, "n_ctx_train": 131072, "n_embd": 4096}}));
+        let m = one(
+            ProviderKind::Llamacpp,
+            json!({"id": "model.gguf", "object": "model", "owned_by": "llamacpp",
+            "meta": {"vocab_type": 2, "n_vocab": 128256, "n_ctx_train": 131072, "n_embd": 4096}}),
+        );
         assert_eq!(m.context_length, Some(131072));
-        let m = one(ProviderKind::Llamacpp, json!({"id": "m", "meta": {"n_ctx": 8192, "n_ctx_train": 131072}}));
+        let m = one(
+            ProviderKind::Llamacpp,
+            json!({"id": "m", "meta": {"n_ctx": 8192, "n_ctx_train": 131072}}),
+        );
         assert_eq!(m.context_length, Some(8192));
     }
 
     #[test]
     fn mistral_fields() {
-        let m = one(ProviderKind::Mistral, json!({
+        let m = one(
+            ProviderKind::Mistral,
+            json!({
             "id": "mistral-large-2411", "object": "model", "created": 1732000000, "owned_by": "mistralai",
             "capabilities": {"completion_chat": true, "completion_fim": false, "function_calling": true,
                 "fine_tuning": true, "vision": false, "classification": false},
             "name": "mistral-large-2411", "description": "Our top-tier reasoning model",
             "max_context_length": 131072, "aliases": ["mistral-large-latest"],
-            "deprecation": null, "default_model_temperature": 0.7, "type": "base"}));
+            "deprecation": null, "default_model_temperature": 0.7, "type": "base"}),
+        );
         assert!(m.supports_chat);
         assert_eq!(m.context_length, Some(131072));
-        assert_eq!(m.description.as_deref(), Some("Our top-tier reasoning model"));
-        assert!(m.has_capability(Capability::FunctionCalling) && m.has_capability(Capability::ToolUse));
+        assert_eq!(
+            m.description.as_deref(),
+            Some("Our top-tier reasoning model")
+        );
+        assert!(
+            m.has_capability(Capability::FunctionCalling) && m.has_capability(Capability::ToolUse)
+        );
         assert!(!m.has_capability(Capability::Vision));
         assert_eq!(m.status, Some(ModelStatus::Active));
-        let m = one(ProviderKind::Mistral, json!({"id": "mistral-embed", "capabilities": {"completion_chat": false},
-            "deprecation": "2025-06-01T00:00:00Z"}));
+        let m = one(
+            ProviderKind::Mistral,
+            json!({"id": "mistral-embed", "capabilities": {"completion_chat": false},
+            "deprecation": "2025-06-01T00:00:00Z"}),
+        );
         assert!(!m.supports_chat);
         assert_eq!(m.status, Some(ModelStatus::Deprecated));
     }
 
     #[test]
     fn groq_fields() {
-        let m = one(ProviderKind::Groq, json!({"id": "llama-3.1-8b-instant", "object": "model", "created": 1693721698,
+        let m = one(
+            ProviderKind::Groq,
+            json!({"id": "llama-3.1-8b-instant", "object": "model", "created": 1693721698,
             "owned_by": "Meta", "active": true, "context_window": 131072, "public_apps": null,
-            "max_completion_tokens": 131072}));
-        assert_eq!((m.context_length, m.max_tokens), (Some(131072), Some(131072)));
+            "max_completion_tokens": 131072}),
+        );
+        assert_eq!(
+            (m.context_length, m.max_tokens),
+            (Some(131072), Some(131072))
+        );
         assert_eq!(m.status, Some(ModelStatus::Active));
         assert!(m.supports_chat);
-        let m = one(ProviderKind::Groq, json!({"id": "whisper-large-v3", "active": false, "context_window": 448}));
+        let m = one(
+            ProviderKind::Groq,
+            json!({"id": "whisper-large-v3", "active": false, "context_window": 448}),
+        );
         assert_eq!(m.status, Some(ModelStatus::Deprecated));
         assert!(!m.supports_chat);
     }
 
     #[test]
     fn openrouter_fields() {
-        let m = one(ProviderKind::Openrouter, json!({
+        let m = one(
+            ProviderKind::Openrouter,
+            json!({
             "id": "openai/gpt-4o", "canonical_slug": "openai/gpt-4o", "name": "OpenAI: GPT-4o",
             "created": 1715367049, "description": "GPT-4o is...", "context_length": 128000,
             "architecture": {"modality": "text+image->text", "input_modalities": ["text", "image", "file"],
@@ -547,20 +617,33 @@ mod tests {
             "pricing": {"prompt": "0.0000025", "completion": "0.00001", "request": "0", "image": "0.003613"},
             "top_provider": {"context_length": 128000, "max_completion_tokens": 16384, "is_moderated": true},
             "per_request_limits": null,
-            "supported_parameters": ["max_tokens", "temperature", "tools", "tool_choice", "response_format", "structured_outputs"]}));
+            "supported_parameters": ["max_tokens", "temperature", "tools", "tool_choice", "response_format", "structured_outputs"]}),
+        );
         assert_eq!(m.name, "OpenAI: GPT-4o");
         assert_eq!(m.input_cost, Some(0.0025));
         assert_eq!(m.output_cost, Some(0.01));
         assert_eq!(m.context_length, Some(128000));
         assert_eq!(m.max_tokens, Some(16384));
         assert_eq!(m.created_at.as_deref(), Some("2024-05-10T18:50:49Z"));
-        for c in [Capability::Vision, Capability::ToolUse, Capability::JsonMode, Capability::StructuredOutput, Capability::PdfInput] {
+        for c in [
+            Capability::Vision,
+            Capability::ToolUse,
+            Capability::JsonMode,
+            Capability::StructuredOutput,
+            Capability::PdfInput,
+        ] {
             assert!(m.has_capability(c), "{c}");
         }
         assert!(m.supports_chat);
         let mods = m.modalities.expect("modalities");
-        assert_eq!(mods.input, vec![Modality::Text, Modality::Image, Modality::Pdf]);
-        let auto = one(ProviderKind::Openrouter, json!({"id": "openrouter/auto", "pricing": {"prompt": "-1", "completion": "-1"}}));
+        assert_eq!(
+            mods.input,
+            vec![Modality::Text, Modality::Image, Modality::Pdf]
+        );
+        let auto = one(
+            ProviderKind::Openrouter,
+            json!({"id": "openrouter/auto", "pricing": {"prompt": "-1", "completion": "-1"}}),
+        );
         assert_eq!(auto.input_cost, None);
     }
 
@@ -582,13 +665,19 @@ mod tests {
         assert!(c.choices.is_empty());
         let e = parse_chunk(r#"{"error":{"message":"overloaded"}}"#).expect_err("error");
         assert_eq!(e.kind, ProviderErrorKind::Upstream);
-        assert_eq!(parse_chunk("{not json").expect_err("bad").kind, ProviderErrorKind::BadResponse);
+        assert_eq!(
+            parse_chunk("{not json").expect_err("bad").kind,
+            ProviderErrorKind::BadResponse
+        );
     }
 
     #[test]
     fn stream_translator_ends_at_done() {
         let mut t = OpenAiStream;
-        let ev = |d: &str| SseEvent { event: None, data: d.to_owned() };
+        let ev = |d: &str| SseEvent {
+            event: None,
+            data: d.to_owned(),
+        };
         let r = t.translate(&ev(r#"{"id":"c","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant"},"finish_reason":null}]}"#)).expect("ok");
         assert!(r.chunk.is_some() && !r.done);
         assert!(t.translate(&ev("[DONE]")).expect("done").done);

@@ -27,13 +27,19 @@ pub enum RegistryError {
     Client(#[from] ClientError),
     /// The kind has no default endpoint and none is configured.
     #[error("provider '{provider}': base_url is required for kind '{kind}'")]
-    MissingBaseUrl { provider: String, kind: ProviderKind },
+    MissingBaseUrl {
+        provider: String,
+        kind: ProviderKind,
+    },
     /// The base URL does not parse or is not http(s).
     #[error("provider '{provider}': base_url is not a valid http(s) URL: {reason}")]
     InvalidBaseUrl { provider: String, reason: String },
     /// The kind needs a key and none was found.
     #[error("provider '{provider}': kind '{kind}' needs an API key (set api_key_env or api_key)")]
-    MissingKey { provider: String, kind: ProviderKind },
+    MissingKey {
+        provider: String,
+        kind: ProviderKind,
+    },
     /// A configured extra header has an invalid name or value (the value is not shown).
     #[error("provider '{provider}': header '{header}' has an invalid name or value")]
     InvalidHeader { provider: String, header: String },
@@ -150,10 +156,12 @@ pub fn build_provider(
             kind: cfg.kind,
         });
     }
-    let base = cfg.effective_base_url().ok_or_else(|| RegistryError::MissingBaseUrl {
-        provider: name.to_owned(),
-        kind: cfg.kind,
-    })?;
+    let base = cfg
+        .effective_base_url()
+        .ok_or_else(|| RegistryError::MissingBaseUrl {
+            provider: name.to_owned(),
+            kind: cfg.kind,
+        })?;
     match url::Url::parse(&base) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {}
         Ok(u) => {
@@ -227,11 +235,16 @@ mod tests {
     #[test]
     fn build_errors() {
         let client = HttpClient::new().expect("client");
-        let e = build_provider("az", &cfg(ProviderKind::Azure), Some(Secret::new("k")), &client)
-            .expect_err("no base");
+        let e = build_provider(
+            "az",
+            &cfg(ProviderKind::Azure),
+            Some(Secret::new("k")),
+            &client,
+        )
+        .expect_err("no base");
         assert!(matches!(e, RegistryError::MissingBaseUrl { .. }), "{e}");
-        let e = build_provider("oa", &cfg(ProviderKind::Openai), None, &client)
-            .expect_err("no key");
+        let e =
+            build_provider("oa", &cfg(ProviderKind::Openai), None, &client).expect_err("no key");
         assert!(matches!(e, RegistryError::MissingKey { .. }), "{e}");
         let mut bad = cfg(ProviderKind::Vllm);
         bad.base_url = Some("ftp://x".into());
@@ -240,7 +253,8 @@ mod tests {
             Some(RegistryError::InvalidBaseUrl { .. })
         ));
         let mut hdr = cfg(ProviderKind::Vllm);
-        hdr.headers.insert("X-Bad".into(), Secret::new("line\nbreak-secret"));
+        hdr.headers
+            .insert("X-Bad".into(), Secret::new("line\nbreak-secret"));
         let e = build_provider("v", &hdr, None, &client).expect_err("bad header");
         assert!(!e.to_string().contains("break-secret"), "{e}");
     }

@@ -72,7 +72,11 @@ fn tool_request(model: &str, text: &str) -> ChatRequest {
 }
 
 async fn collect(p: &dyn Provider, req: &ChatRequest) -> Vec<Result<ChatChunk, ProviderError>> {
-    p.chat_stream(req).await.expect("stream opens").collect().await
+    p.chat_stream(req)
+        .await
+        .expect("stream opens")
+        .collect()
+        .await
 }
 
 fn text_of(chunks: &[Result<ChatChunk, ProviderError>]) -> String {
@@ -137,34 +141,65 @@ async fn openai_family_lists_with_bearer_and_maps_fields() {
         assert!(models.iter().all(|m| m.provider == kind.as_str()));
         let reqs = mock.requests(kind);
         let last = reqs.last().expect("request");
-        assert_eq!(last.header("authorization"), Some("Bearer mock-valid-key"), "{kind}");
+        assert_eq!(
+            last.header("authorization"),
+            Some("Bearer mock-valid-key"),
+            "{kind}"
+        );
         assert!(last.path.ends_with("/models"), "{}", last.path);
     }
-    let p = provider(&mock, ProviderKind::Openai).list_models().await.expect("openai");
+    let p = provider(&mock, ProviderKind::Openai)
+        .list_models()
+        .await
+        .expect("openai");
     assert!(find(&p, "gpt-4o-2024-08-06").supports_chat);
-    assert_eq!(find(&p, "gpt-4o").created_at.as_deref(), Some("2024-05-10T18:50:49Z"));
+    assert_eq!(
+        find(&p, "gpt-4o").created_at.as_deref(),
+        Some("2024-05-10T18:50:49Z")
+    );
     assert!(!find(&p, "text-embedding-3-small").supports_chat);
 
-    let v = provider(&mock, ProviderKind::Vllm).list_models().await.expect("vllm");
-    assert_eq!(find(&v, "meta-llama/Llama-3.1-8B-Instruct").context_length, Some(131_072));
+    let v = provider(&mock, ProviderKind::Vllm)
+        .list_models()
+        .await
+        .expect("vllm");
+    assert_eq!(
+        find(&v, "meta-llama/Llama-3.1-8B-Instruct").context_length,
+        Some(131_072)
+    );
     assert!(find(&v, "meta-llama/Llama-3.1-8B-Instruct").supports_chat);
 
-    let l = provider(&mock, ProviderKind::Llamacpp).list_models().await.expect("llamacpp");
+    let l = provider(&mock, ProviderKind::Llamacpp)
+        .list_models()
+        .await
+        .expect("llamacpp");
     assert_eq!(l[0].context_length, Some(8_192));
 
-    let m = provider(&mock, ProviderKind::Mistral).list_models().await.expect("mistral");
+    let m = provider(&mock, ProviderKind::Mistral)
+        .list_models()
+        .await
+        .expect("mistral");
     assert!(find(&m, "pixtral-large-latest").has_capability(Capability::Vision));
     assert!(!find(&m, "mistral-embed").supports_chat);
     assert_eq!(find(&m, "codestral-latest").context_length, Some(262_144));
     assert!(find(&m, "mistral-large-latest").description.is_some());
 
-    let g = provider(&mock, ProviderKind::Groq).list_models().await.expect("groq");
+    let g = provider(&mock, ProviderKind::Groq)
+        .list_models()
+        .await
+        .expect("groq");
     let llama = find(&g, "llama-3.3-70b-versatile");
-    assert_eq!((llama.context_length, llama.max_tokens), (Some(131_072), Some(32_768)));
+    assert_eq!(
+        (llama.context_length, llama.max_tokens),
+        (Some(131_072), Some(32_768))
+    );
     assert_eq!(llama.status, Some(ModelStatus::Active));
     assert!(!find(&g, "whisper-large-v3").supports_chat);
 
-    let o = provider(&mock, ProviderKind::Openrouter).list_models().await.expect("openrouter");
+    let o = provider(&mock, ProviderKind::Openrouter)
+        .list_models()
+        .await
+        .expect("openrouter");
     let gpt = find(&o, "openai/gpt-4o");
     assert_eq!(gpt.input_cost, Some(0.0025));
     assert_eq!(gpt.output_cost, Some(0.01));
@@ -176,8 +211,15 @@ async fn openai_family_lists_with_bearer_and_maps_fields() {
 async fn anthropic_follows_after_id_to_the_end() {
     let mock = MockUpstream::start().await;
     mock.set_page_size(ProviderKind::Anthropic, 2);
-    let models = provider(&mock, ProviderKind::Anthropic).list_models().await.expect("list");
-    let want: Vec<String> = mock.models(ProviderKind::Anthropic).into_iter().map(|m| m.id).collect();
+    let models = provider(&mock, ProviderKind::Anthropic)
+        .list_models()
+        .await
+        .expect("list");
+    let want: Vec<String> = mock
+        .models(ProviderKind::Anthropic)
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
     assert_eq!(ids(&models), want);
     let reqs = mock.requests(ProviderKind::Anthropic);
     assert_eq!(reqs.len(), 3);
@@ -186,7 +228,11 @@ async fn anthropic_follows_after_id_to_the_end() {
         assert_eq!(r.header("anthropic-version"), Some("2023-06-01"));
         assert!(r.header("authorization").is_none());
     }
-    assert!(reqs[1].query.as_deref().unwrap_or("").contains("after_id="), "{:?}", reqs[1].query);
+    assert!(
+        reqs[1].query.as_deref().unwrap_or("").contains("after_id="),
+        "{:?}",
+        reqs[1].query
+    );
     let sonnet = find(&models, "claude-sonnet-4-20250514");
     assert_eq!(sonnet.name, "Claude Sonnet 4");
     assert_eq!(sonnet.created_at.as_deref(), Some("2025-05-14T00:00:00Z"));
@@ -197,19 +243,32 @@ async fn anthropic_follows_after_id_to_the_end() {
 async fn gemini_pages_with_header_key_only() {
     let mock = MockUpstream::start().await;
     mock.set_page_size(ProviderKind::Gemini, 2);
-    let models = provider(&mock, ProviderKind::Gemini).list_models().await.expect("list");
-    let want: Vec<String> = mock.models(ProviderKind::Gemini).into_iter().map(|m| m.id).collect();
+    let models = provider(&mock, ProviderKind::Gemini)
+        .list_models()
+        .await
+        .expect("list");
+    let want: Vec<String> = mock
+        .models(ProviderKind::Gemini)
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
     assert_eq!(ids(&models), want);
     let reqs = mock.requests(ProviderKind::Gemini);
     assert_eq!(reqs.len(), 3);
     for r in &reqs {
         assert_eq!(r.header("x-goog-api-key"), Some(MockUpstream::API_KEY));
         let q = r.query.clone().unwrap_or_default();
-        assert!(!q.contains("key=") && !q.contains(MockUpstream::API_KEY), "key in URL: {q}");
+        assert!(
+            !q.contains("key=") && !q.contains(MockUpstream::API_KEY),
+            "key in URL: {q}"
+        );
         assert!(!r.path.contains(MockUpstream::API_KEY));
     }
     let pro = find(&models, "gemini-2.5-pro");
-    assert_eq!((pro.context_length, pro.max_tokens), (Some(1_048_576), Some(65_536)));
+    assert_eq!(
+        (pro.context_length, pro.max_tokens),
+        (Some(1_048_576), Some(65_536))
+    );
     assert!(pro.has_capability(Capability::Reasoning) && pro.supports_chat);
     assert_eq!(pro.name, "Gemini 2.5 Pro");
     let emb = find(&models, "text-embedding-004");
@@ -220,15 +279,28 @@ async fn gemini_pages_with_header_key_only() {
 async fn cohere_follows_next_page_token() {
     let mock = MockUpstream::start().await;
     mock.set_page_size(ProviderKind::Cohere, 2);
-    let models = provider(&mock, ProviderKind::Cohere).list_models().await.expect("list");
-    let want: Vec<String> = mock.models(ProviderKind::Cohere).into_iter().map(|m| m.id).collect();
+    let models = provider(&mock, ProviderKind::Cohere)
+        .list_models()
+        .await
+        .expect("list");
+    let want: Vec<String> = mock
+        .models(ProviderKind::Cohere)
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
     assert_eq!(ids(&models), want);
     let reqs = mock.requests(ProviderKind::Cohere);
     assert_eq!(reqs.len(), 2);
-    assert!(reqs.iter().all(|r| r.header("authorization") == Some("Bearer mock-valid-key")));
+    assert!(reqs
+        .iter()
+        .all(|r| r.header("authorization") == Some("Bearer mock-valid-key")));
     let a = find(&models, "command-a-03-2025");
     assert_eq!(a.context_length, Some(256_000));
-    assert!(a.supports_chat && a.has_capability(Capability::ToolUse) && a.has_capability(Capability::JsonMode));
+    assert!(
+        a.supports_chat
+            && a.has_capability(Capability::ToolUse)
+            && a.has_capability(Capability::JsonMode)
+    );
     let e = find(&models, "embed-english-v3.0");
     assert!(!e.supports_chat && e.has_capability(Capability::Embeddings));
 }
@@ -236,8 +308,15 @@ async fn cohere_follows_next_page_token() {
 #[tokio::test]
 async fn azure_lists_with_api_key_and_version() {
     let mock = MockUpstream::start().await;
-    let models = provider(&mock, ProviderKind::Azure).list_models().await.expect("list");
-    let want: Vec<String> = mock.models(ProviderKind::Azure).into_iter().map(|m| m.id).collect();
+    let models = provider(&mock, ProviderKind::Azure)
+        .list_models()
+        .await
+        .expect("list");
+    let want: Vec<String> = mock
+        .models(ProviderKind::Azure)
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
     assert_eq!(ids(&models), want);
     let r = mock.requests(ProviderKind::Azure).pop().expect("request");
     assert_eq!(r.header("api-key"), Some(MockUpstream::API_KEY));
@@ -245,14 +324,24 @@ async fn azure_lists_with_api_key_and_version() {
     assert_eq!(r.query.as_deref(), Some("api-version=2024-10-21"));
     assert!(find(&models, "gpt-4o").supports_chat);
     assert!(!find(&models, "text-embedding-ada-002").supports_chat);
-    assert_eq!(find(&models, "gpt-4o").created_at.as_deref(), Some("2024-05-13T00:00:00Z"));
+    assert_eq!(
+        find(&models, "gpt-4o").created_at.as_deref(),
+        Some("2024-05-13T00:00:00Z")
+    );
 }
 
 #[tokio::test]
 async fn ollama_tags_then_show_each_model() {
     let mock = MockUpstream::start().await;
-    let models = provider(&mock, ProviderKind::Ollama).list_models().await.expect("list");
-    let want: Vec<String> = mock.models(ProviderKind::Ollama).into_iter().map(|m| m.id).collect();
+    let models = provider(&mock, ProviderKind::Ollama)
+        .list_models()
+        .await
+        .expect("list");
+    let want: Vec<String> = mock
+        .models(ProviderKind::Ollama)
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
     assert_eq!(ids(&models), want);
     assert_eq!(mock.hits_path("/api/show"), want.len());
     assert_eq!(find(&models, "llama3.2:3b").context_length, Some(131_072));
@@ -272,9 +361,16 @@ async fn added_models_and_extra_fields_flow_through() {
             .extra(json!({"architecture": {"input_modalities": ["text", "image"], "output_modalities": ["text"]},
                 "supported_parameters": ["tools", "response_format"]})),
     );
-    let models = provider(&mock, ProviderKind::Openrouter).list_models().await.expect("list");
+    let models = provider(&mock, ProviderKind::Openrouter)
+        .list_models()
+        .await
+        .expect("list");
     let m = find(&models, "x/vision-tool");
-    for c in [Capability::Vision, Capability::ToolUse, Capability::JsonMode] {
+    for c in [
+        Capability::Vision,
+        Capability::ToolUse,
+        Capability::JsonMode,
+    ] {
         assert!(m.has_capability(c), "{c}");
     }
     assert_eq!(m.context_length, Some(64_000));
@@ -294,7 +390,13 @@ async fn wrong_key_is_auth_for_every_kind() {
         let p = provider_with(&mock, kind, "wrong-key-value-1234", 5_000, BTreeMap::new());
         let e = list_err(p.as_ref()).await;
         assert_eq!(e.kind, ProviderErrorKind::Auth, "{kind}: {e}");
-        assert_eq!(e.status, Some(401), "{kind}");
+        // Gemini answers a bad key with 400 INVALID_ARGUMENT / API_KEY_INVALID.
+        let want = if kind == ProviderKind::Gemini {
+            400
+        } else {
+            401
+        };
+        assert_eq!(e.status, Some(want), "{kind}");
         assert!(!e.to_string().contains("wrong-key-value-1234"), "{e}");
         let h = p.health().await.expect_err("health");
         assert_eq!(h.kind, ProviderErrorKind::Auth, "{kind}");
@@ -319,9 +421,16 @@ async fn malformed_bodies_are_bad_responses() {
         let e = p.chat(&request(model, "hi")).await.expect_err("chat");
         assert_eq!(e.kind, ProviderErrorKind::BadResponse, "{kind}: {e}");
         let chunks = collect(p.as_ref(), &request(model, "hi")).await;
-        let last = chunks.last().expect("an item").as_ref().expect_err("error item");
+        let last = chunks
+            .last()
+            .expect("an item")
+            .as_ref()
+            .expect_err("error item");
         assert!(
-            matches!(last.kind, ProviderErrorKind::BadResponse | ProviderErrorKind::StreamInterrupted),
+            matches!(
+                last.kind,
+                ProviderErrorKind::BadResponse | ProviderErrorKind::StreamInterrupted
+            ),
             "{kind}: {last}"
         );
     }
@@ -337,7 +446,13 @@ async fn hung_upstream_times_out() {
         assert_eq!(e.kind, ProviderErrorKind::Timeout, "{kind}: {e}");
         assert!(e.is_retryable());
     }
-    let p = provider_with(&mock, ProviderKind::Anthropic, MockUpstream::API_KEY, 200, BTreeMap::new());
+    let p = provider_with(
+        &mock,
+        ProviderKind::Anthropic,
+        MockUpstream::API_KEY,
+        200,
+        BTreeMap::new(),
+    );
     let e = p
         .chat_stream(&request("claude-sonnet-4-20250514", "hi"))
         .await
@@ -350,7 +465,13 @@ async fn hung_upstream_times_out() {
 async fn stalled_stream_hits_the_idle_timeout() {
     let mock = MockUpstream::start().await;
     mock.set_stream_interval(ProviderKind::Openai, Duration::from_secs(5));
-    let p = provider_with(&mock, ProviderKind::Openai, MockUpstream::API_KEY, 300, BTreeMap::new());
+    let p = provider_with(
+        &mock,
+        ProviderKind::Openai,
+        MockUpstream::API_KEY,
+        300,
+        BTreeMap::new(),
+    );
     let chunks = collect(p.as_ref(), &request("gpt-4o", "hello there")).await;
     let last = chunks.last().expect("item").as_ref().expect_err("error");
     assert_eq!(last.kind, ProviderErrorKind::Timeout, "{last}");
@@ -387,12 +508,18 @@ async fn server_errors_are_upstream_and_not_found_is_not_found() {
         (ProviderKind::Gemini, "gemini-0"),
         (ProviderKind::Cohere, "command-0"),
     ] {
-        let e = provider(&mock, kind).chat(&request(model, "hi")).await.expect_err("404");
+        let e = provider(&mock, kind)
+            .chat(&request(model, "hi"))
+            .await
+            .expect_err("404");
         assert_eq!(e.kind, ProviderErrorKind::NotFound, "{kind}: {e}");
         assert!(e.is_client_error());
     }
     mock.fail_next(ProviderKind::Openai, 1, 400);
-    let e = provider(&mock, ProviderKind::Openai).chat(&request("gpt-4o", "x")).await.expect_err("400");
+    let e = provider(&mock, ProviderKind::Openai)
+        .chat(&request("gpt-4o", "x"))
+        .await
+        .expect_err("400");
     assert_eq!(e.kind, ProviderErrorKind::InvalidRequest);
 }
 
@@ -446,11 +573,21 @@ async fn no_key_in_any_error() {
     mock.cut_stream_after(ProviderKind::Openai, Some(2));
     let chunks = collect(p.as_ref(), &request("gpt-4o", "one two three four")).await;
     errors.extend(chunks.into_iter().filter_map(Result::err));
-    errors.push(p.chat(&request("missing-model", "x")).await.expect_err("404"));
+    errors.push(
+        p.chat(&request("missing-model", "x"))
+            .await
+            .expect_err("404"),
+    );
     let mut cfg = ProviderConfig::new(ProviderKind::Openai);
     cfg.base_url = Some("http://127.0.0.1:1/v1".into());
     cfg.headers = headers;
-    let dead = build_provider("dead", &cfg, Some(Secret::new(KEY)), &HttpClient::new().expect("c")).expect("p");
+    let dead = build_provider(
+        "dead",
+        &cfg,
+        Some(Secret::new(KEY)),
+        &HttpClient::new().expect("c"),
+    )
+    .expect("p");
     errors.push(dead.list_models().await.expect_err("connect"));
     let kinds: std::collections::HashSet<_> = errors.iter().map(|e| e.kind).collect();
     for k in [
@@ -468,7 +605,10 @@ async fn no_key_in_any_error() {
     }
     for e in &errors {
         let text = format!("{e} {e:?}");
-        assert!(!text.contains(KEY) && !text.contains("DISTINCTIVE-KEY"), "{text}");
+        assert!(
+            !text.contains(KEY) && !text.contains("DISTINCTIVE-KEY"),
+            "{text}"
+        );
         assert!(!text.contains(HDR), "{text}");
     }
     assert!(!format!("{p:?} {dead:?}").contains(KEY));
@@ -478,7 +618,11 @@ async fn no_key_in_any_error() {
 
 const CHAT_KINDS: [(ProviderKind, &str, &str); 6] = [
     (ProviderKind::Openai, "openai", "gpt-4o"),
-    (ProviderKind::Anthropic, "anthropic", "claude-sonnet-4-20250514"),
+    (
+        ProviderKind::Anthropic,
+        "anthropic",
+        "claude-sonnet-4-20250514",
+    ),
     (ProviderKind::Gemini, "gemini", "gemini-2.0-flash"),
     (ProviderKind::Cohere, "cohere", "command-a-03-2025"),
     (ProviderKind::Azure, "azure", "gpt-4o"),
@@ -497,22 +641,43 @@ async fn chat_round_trips() {
             Some(format!("Hello from {flavor} {model}: what is rust").as_str()),
             "{kind}"
         );
-        assert_eq!(r.choices[0].finish_reason.as_deref(), Some("stop"), "{kind}");
+        assert_eq!(
+            r.choices[0].finish_reason.as_deref(),
+            Some("stop"),
+            "{kind}"
+        );
         let u = r.usage.expect("usage");
-        assert!(u.prompt_tokens > 0 && u.completion_tokens > 0, "{kind}: {u:?}");
+        assert!(
+            u.prompt_tokens > 0 && u.completion_tokens > 0,
+            "{kind}: {u:?}"
+        );
         assert_eq!(u.total_tokens, u.prompt_tokens + u.completion_tokens);
     }
     // Anthropic got max_tokens and the system prompt in `system`.
-    let body = mock.requests(ProviderKind::Anthropic).pop().and_then(|r| r.json()).expect("body");
+    let body = mock
+        .requests(ProviderKind::Anthropic)
+        .pop()
+        .and_then(|r| r.json())
+        .expect("body");
     assert_eq!(body["max_tokens"], 4096);
     assert_eq!(body["system"], "be brief");
     // Azure went to the deployment with api-version.
     let r = mock.requests(ProviderKind::Azure).pop().expect("azure");
-    assert!(r.path.ends_with("/openai/deployments/gpt-4o/chat/completions"), "{}", r.path);
+    assert!(
+        r.path
+            .ends_with("/openai/deployments/gpt-4o/chat/completions"),
+        "{}",
+        r.path
+    );
     assert_eq!(r.query.as_deref(), Some("api-version=2024-10-21"));
     // Gemini: key only in the header.
     let r = mock.requests(ProviderKind::Gemini).pop().expect("gemini");
-    assert!(r.path.ends_with("/v1beta/models/gemini-2.0-flash:generateContent"), "{}", r.path);
+    assert!(
+        r.path
+            .ends_with("/v1beta/models/gemini-2.0-flash:generateContent"),
+        "{}",
+        r.path
+    );
     assert_eq!(r.header("x-goog-api-key"), Some(MockUpstream::API_KEY));
 }
 
@@ -522,9 +687,14 @@ async fn openai_pass_through_preserves_unknown_fields() {
     let p = provider(&mock, ProviderKind::Openai);
     let mut req = request("gpt-4o", "hi");
     req.extra.insert("seed".into(), json!(42));
-    req.extra.insert("x_vendor_flag".into(), json!({"a": [1, 2]}));
+    req.extra
+        .insert("x_vendor_flag".into(), json!({"a": [1, 2]}));
     let r = p.chat(&req).await.expect("chat");
-    let body = mock.requests(ProviderKind::Openai).pop().and_then(|r| r.json()).expect("body");
+    let body = mock
+        .requests(ProviderKind::Openai)
+        .pop()
+        .and_then(|r| r.json())
+        .expect("body");
     assert_eq!(body["seed"], 42);
     assert_eq!(body["x_vendor_flag"], json!({"a": [1, 2]}));
     assert!(body.get("stream").is_none());
@@ -543,14 +713,26 @@ async fn chat_streams() {
     for (kind, flavor, model) in CHAT_KINDS {
         let p = provider(&mock, kind);
         let chunks = collect(p.as_ref(), &request(model, "tell me more")).await;
-        assert!(chunks.iter().all(Result::is_ok), "{kind}: {:?}", chunks.iter().find(|c| c.is_err()));
-        assert_eq!(text_of(&chunks), format!("Hello from {flavor} {model}: tell me more"), "{kind}");
+        assert!(
+            chunks.iter().all(Result::is_ok),
+            "{kind}: {:?}",
+            chunks.iter().find(|c| c.is_err())
+        );
+        assert_eq!(
+            text_of(&chunks),
+            format!("Hello from {flavor} {model}: tell me more"),
+            "{kind}"
+        );
         assert_eq!(finish_of(&chunks).as_deref(), Some("stop"), "{kind}");
         assert!(chunks.len() > 3, "{kind}: streamed word by word");
         let first = chunks[0].as_ref().expect("first");
-        assert_eq!(first.object, "chat.completion.chunk");
+        assert_eq!(first.object, "chat.completion.chunk", "{kind}");
     }
-    let anth = mock.requests(ProviderKind::Anthropic).pop().and_then(|r| r.json()).expect("body");
+    let anth = mock
+        .requests(ProviderKind::Anthropic)
+        .pop()
+        .and_then(|r| r.json())
+        .expect("body");
     assert_eq!(anth["stream"], true);
     let r = mock.requests(ProviderKind::Gemini).pop().expect("gemini");
     assert!(r.path.ends_with(":streamGenerateContent"), "{}", r.path);
@@ -563,12 +745,19 @@ async fn tool_calls_round_trip() {
     for (kind, flavor, model) in CHAT_KINDS {
         let p = provider(&mock, kind);
         // Non-streaming: the model calls the first tool.
-        let r = p.chat(&tool_request(model, "weather in Paris")).await.expect("chat");
+        let r = p
+            .chat(&tool_request(model, "weather in Paris"))
+            .await
+            .expect("chat");
         let calls = r.choices[0].message.tool_calls.clone().expect("tool calls");
         assert_eq!(calls[0].function.name, "search", "{kind}");
         let args: Value = serde_json::from_str(&calls[0].function.arguments).expect("args json");
         assert_eq!(args, json!({"query": "weather in Paris"}), "{kind}");
-        assert_eq!(r.choices[0].finish_reason.as_deref(), Some("tool_calls"), "{kind}");
+        assert_eq!(
+            r.choices[0].finish_reason.as_deref(),
+            Some("tool_calls"),
+            "{kind}"
+        );
 
         // Streaming: the same call, arguments reassembled from deltas.
         let chunks = collect(p.as_ref(), &tool_request(model, "weather in Paris")).await;
@@ -583,11 +772,17 @@ async fn tool_calls_round_trip() {
 
         // Second turn: the tool result goes back in the provider's format.
         let mut follow = tool_request(model, "weather in Paris");
-        follow.messages.push(serde_json::from_value(json!({"role": "assistant", "content": null,
+        follow.messages.push(
+            serde_json::from_value(json!({"role": "assistant", "content": null,
             "tool_calls": [{"id": calls[0].id, "type": "function",
-                "function": {"name": "search", "arguments": calls[0].function.arguments}}]})).expect("assistant"));
-        follow.messages.push(serde_json::from_value(json!({"role": "tool", "tool_call_id": calls[0].id,
-            "content": "sunny"})).expect("tool"));
+                "function": {"name": "search", "arguments": calls[0].function.arguments}}]}))
+            .expect("assistant"),
+        );
+        follow.messages.push(
+            serde_json::from_value(json!({"role": "tool", "tool_call_id": calls[0].id,
+            "content": "sunny"}))
+            .expect("tool"),
+        );
         let r = p.chat(&follow).await.expect("second turn");
         let text = r.choices[0].message.content.clone().unwrap_or_default();
         assert!(text.contains("sunny"), "{kind} ({flavor}): {text}");
@@ -601,12 +796,23 @@ async fn cut_streams_surface_stream_interrupted() {
         mock.cut_stream_after(kind, Some(3));
         let p = provider(&mock, kind);
         let chunks = collect(p.as_ref(), &request(model, "a b c d e f g h i j")).await;
-        let last = chunks.last().expect("items").as_ref().expect_err("error at the end");
-        assert_eq!(last.kind, ProviderErrorKind::StreamInterrupted, "{kind}: {last}");
+        let last = chunks
+            .last()
+            .expect("items")
+            .as_ref()
+            .expect_err("error at the end");
+        assert_eq!(
+            last.kind,
+            ProviderErrorKind::StreamInterrupted,
+            "{kind}: {last}"
+        );
         assert!(chunks[..chunks.len() - 1].iter().all(Result::is_ok));
         let full = format!("Hello from {flavor} {model}: a b c d e f g h i j");
         let got = text_of(&chunks);
-        assert!(full.starts_with(&got) && got.len() < full.len(), "{kind}: {got}");
+        assert!(
+            full.starts_with(&got) && got.len() < full.len(),
+            "{kind}: {got}"
+        );
         mock.cut_stream_after(kind, None);
     }
 }
@@ -623,7 +829,11 @@ async fn upstream_error_events_end_the_stream_with_an_error() {
         let chunks = collect(provider(&mock, kind).as_ref(), &request(model, "a b c d e")).await;
         let last = chunks.last().expect("items").as_ref().expect_err("error");
         assert!(last.is_retryable(), "{kind}: {last}");
-        assert_ne!(last.kind, ProviderErrorKind::StreamInterrupted, "{kind}: a typed error, not a cut");
+        assert_ne!(
+            last.kind,
+            ProviderErrorKind::StreamInterrupted,
+            "{kind}: a typed error, not a cut"
+        );
     }
 }
 
@@ -633,7 +843,10 @@ async fn dropping_a_stream_cancels_the_upstream() {
     mock.set_stream_interval(ProviderKind::Anthropic, Duration::from_millis(20));
     let p = provider(&mock, ProviderKind::Anthropic);
     let mut s = p
-        .chat_stream(&request("claude-sonnet-4-20250514", "one two three four five six seven"))
+        .chat_stream(&request(
+            "claude-sonnet-4-20250514",
+            "one two three four five six seven",
+        ))
         .await
         .expect("stream");
     let first = s.next().await.expect("one chunk");
@@ -641,7 +854,10 @@ async fn dropping_a_stream_cancels_the_upstream() {
     drop(s);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while mock.streams_cancelled() == 0 {
-        assert!(tokio::time::Instant::now() < deadline, "upstream stream was not cancelled");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "upstream stream was not cancelled"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -651,9 +867,15 @@ async fn health_is_cheap_and_authenticated() {
     let mock = MockUpstream::start().await;
     mock.set_page_size(ProviderKind::Anthropic, 2);
     for kind in ALL_HTTP_KINDS {
-        provider(&mock, kind).health().await.unwrap_or_else(|e| panic!("{kind}: {e}"));
+        provider(&mock, kind)
+            .health()
+            .await
+            .unwrap_or_else(|e| panic!("{kind}: {e}"));
     }
-    let r = mock.requests(ProviderKind::Anthropic).pop().expect("anthropic");
+    let r = mock
+        .requests(ProviderKind::Anthropic)
+        .pop()
+        .expect("anthropic");
     assert_eq!(r.query.as_deref(), Some("limit=1"));
     let r = mock.requests(ProviderKind::Gemini).pop().expect("gemini");
     assert_eq!(r.query.as_deref(), Some("pageSize=1"));
