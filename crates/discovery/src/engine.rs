@@ -7,6 +7,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+// Cache freshness uses Tokio's clock, so TTL expiry follows `tokio::time::pause`/`advance`
+// in tests (it is the monotonic clock otherwise).
+use tokio::time::Instant as CacheInstant;
+
 use arc_swap::ArcSwap;
 use modelgate_catalog::Catalog;
 use modelgate_providers::Provider;
@@ -75,7 +79,7 @@ struct Slot {
 
 #[derive(Debug)]
 struct CacheEntry {
-    fetched_at: Instant,
+    fetched_at: CacheInstant,
     fetched_wall: String,
     ttl: Duration,
     models: usize,
@@ -152,7 +156,9 @@ impl Discovery {
         opts: DiscoveryOptions,
     ) -> Self {
         let (events, _) = broadcast::channel(opts.event_capacity.max(16));
-        let catalog_set = Arc::new(ModelSet::new(catalog.all_models().into_iter().map(Arc::new)));
+        let catalog_set = Arc::new(ModelSet::new(
+            catalog.all_models().into_iter().map(Arc::new),
+        ));
         let epoch = {
             use std::hash::{BuildHasher, Hasher};
             let mut h = std::collections::hash_map::RandomState::new().build_hasher();
@@ -191,7 +197,11 @@ impl Discovery {
     }
 
     fn install_providers(&self, providers: Vec<ProviderHandle>, disabled: Vec<String>) {
-        let mut slots = self.inner.slots.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut slots = self
+            .inner
+            .slots
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut states = lock(&self.inner.states);
         let mut keep: BTreeSet<String> = BTreeSet::new();
         for handle in providers {
@@ -263,7 +273,32 @@ impl Discovery {
                             continue;
                         }
                         loaded += p.models.len();
-                        st.models = Arc::new(p.models.into_iter().map(Arc::new).collect());
+                        // Not confirmed by the provider since the restart: stale until the
+                        // first successful refresh.
+                        let models: Vec<Arc<Model>> = p
+                            .models
+                            .into_iter()
+                            .map(|mut m| {
+                                m.stale = true;
+                                Arc::new(m)
+                            })
+                            .collect();
+                        // An already-expired entry: reads serve the persisted list at once and
+                        // revalidate in the background instead of waiting on the provider.
+                        self.inner.cache.insert(
+                            name.clone(),
+                            Arc::new(CacheEntry {
+                                fetched_at: CacheInstant::now(),
+                                fetched_wall: p
+                                    .last_success
+                                    .clone()
+                                    .unwrap_or_else(|| file.saved_at.clone()),
+                                ttl: Duration::ZERO,
+                                models: models.len(),
+                                approx_bytes: models.iter().map(|m| approx_size(m)).sum(),
+                            }),
+                        );
+                        st.models = Arc::new(models);
                         st.last_success = p.last_success;
                     }
                 }
@@ -285,7 +320,9 @@ impl Discovery {
 
     /// Swaps in a fresher catalog (from `catalog.url`) and re-merges facts on next refresh.
     pub fn set_catalog(&self, catalog: Arc<Catalog>) {
-        let set = Arc::new(ModelSet::new(catalog.all_models().into_iter().map(Arc::new)));
+        let set = Arc::new(ModelSet::new(
+            catalog.all_models().into_iter().map(Arc::new),
+        ));
         self.inner.catalog.store(catalog);
         self.inner.catalog_set.store(set);
         self.rebuild_snapshot();
@@ -298,7 +335,10 @@ impl Discovery {
 
     /// Names of configured, enabled providers.
     pub fn provider_names(&self) -> Vec<String> {
-        self.slots_snapshot().into_iter().map(|s| s.name.clone()).collect()
+        self.slots_snapshot()
+            .into_iter()
+            .map(|s| s.name.clone())
+            .collect()
     }
 
     /// The adapter of a provider, for callers that talk to it directly (chat).
@@ -347,30 +387,34 @@ impl Discovery {
         let mut sync = Vec::new();
         let mut all_hit = true;
         for slot in slots {
+            // Read before the cache: a refresh that completes after this point satisfies
+            // this caller (single-flight), even if it finished before the caller's own
+            // refresh would start.
+            let seen = slot.completed.load(Ordering::Acquire);
             if force {
                 all_hit = false;
-                sync.push(slot);
+                sync.push((slot, seen));
                 continue;
             }
             match self.inner.cache.get(&slot.name) {
                 Some(entry) => {
                     self.count(&slot.name, true);
                     if entry.fetched_at.elapsed() >= entry.ttl {
-                        self.spawn_background(slot);
+                        self.spawn_background(slot, seen);
                     }
                 }
                 None => {
                     self.count(&slot.name, false);
                     all_hit = false;
-                    sync.push(slot);
+                    sync.push((slot, seen));
                 }
             }
         }
         if !sync.is_empty() {
             let this = self.clone();
-            futures_util::future::join_all(sync.into_iter().map(|slot| {
+            futures_util::future::join_all(sync.into_iter().map(|(slot, seen)| {
                 let this = this.clone();
-                async move { this.refresh_slot(&slot).await }
+                async move { this.refresh_slot_since(&slot, seen).await }
             }))
             .await;
         }
@@ -387,13 +431,13 @@ impl Discovery {
         }
     }
 
-    fn spawn_background(&self, slot: Arc<Slot>) {
+    fn spawn_background(&self, slot: Arc<Slot>, seen: u64) {
         if slot.background.swap(true, Ordering::AcqRel) {
             return;
         }
         let this = self.clone();
         tokio::spawn(async move {
-            this.refresh_slot(&slot).await;
+            this.refresh_slot_since(&slot, seen).await;
             slot.background.store(false, Ordering::Release);
         });
     }
@@ -442,7 +486,13 @@ impl Discovery {
     /// Single-flight refresh of one provider: if another refresh completes while this
     /// caller waits for the flight lock, its result is used instead of calling again.
     async fn refresh_slot(&self, slot: &Arc<Slot>) {
-        let seen = slot.completed.load(Ordering::Acquire);
+        self.refresh_slot_since(slot, slot.completed.load(Ordering::Acquire))
+            .await;
+    }
+
+    /// As [`Discovery::refresh_slot`], where `seen` is the completion count the caller
+    /// observed before deciding to refresh: any refresh completed since then is used.
+    async fn refresh_slot_since(&self, slot: &Arc<Slot>, seen: u64) {
         let _flight = slot.flight.lock().await;
         if slot.completed.load(Ordering::Acquire) != seen {
             return;
@@ -450,12 +500,16 @@ impl Discovery {
         let _permit = self.inner.refresh_permits.acquire().await;
         let started = Instant::now();
         let provider = slot.handle.provider.clone();
-        let result = tokio::time::timeout(slot.handle.refresh_timeout, provider.list_models()).await;
+        let result =
+            tokio::time::timeout(slot.handle.refresh_timeout, provider.list_models()).await;
         let elapsed_ms = started.elapsed().as_millis() as u64;
         let now = modelgate_types::now_rfc3339();
         let ttl = slot.handle.ttl.unwrap_or(self.inner.opts.ttl);
         match result {
-            Ok(Ok(models)) => self.apply_success(slot, models, elapsed_ms, &now, ttl).await,
+            Ok(Ok(models)) => {
+                self.apply_success(slot, models, elapsed_ms, &now, ttl)
+                    .await
+            }
             Ok(Err(e)) => self.apply_failure(slot, e.to_string(), elapsed_ms, &now, ttl),
             Err(_) => self.apply_failure(
                 slot,
@@ -495,9 +549,9 @@ impl Discovery {
         let changed;
         {
             let mut states = lock(&self.inner.states);
-            let st = states
-                .entry(slot.name.clone())
-                .or_insert_with(|| ProviderState::new(&slot.name, Some(kind), ProviderStatus::Pending));
+            let st = states.entry(slot.name.clone()).or_insert_with(|| {
+                ProviderState::new(&slot.name, Some(kind), ProviderStatus::Pending)
+            });
             let previous: HashMap<&str, &Arc<Model>> =
                 st.models.iter().map(|m| (m.id.as_str(), m)).collect();
             let mut next: Vec<Arc<Model>> = Vec::with_capacity(models.len());
@@ -560,7 +614,7 @@ impl Discovery {
             self.inner.cache.insert(
                 slot.name.clone(),
                 Arc::new(CacheEntry {
-                    fetched_at: Instant::now(),
+                    fetched_at: CacheInstant::now(),
                     fetched_wall: now.to_owned(),
                     ttl,
                     models: next.len(),
@@ -594,7 +648,11 @@ impl Discovery {
         {
             let mut states = lock(&self.inner.states);
             let st = states.entry(slot.name.clone()).or_insert_with(|| {
-                ProviderState::new(&slot.name, Some(slot.handle.provider.kind()), ProviderStatus::Pending)
+                ProviderState::new(
+                    &slot.name,
+                    Some(slot.handle.provider.kind()),
+                    ProviderStatus::Pending,
+                )
             });
             if st.status != ProviderStatus::Error {
                 event = Some(ModelEvent::ProviderStatusChanged {
@@ -625,7 +683,7 @@ impl Discovery {
             self.inner.cache.insert(
                 slot.name.clone(),
                 Arc::new(CacheEntry {
-                    fetched_at: Instant::now(),
+                    fetched_at: CacheInstant::now(),
                     fetched_wall: now.to_owned(),
                     ttl: ttl.min(ERROR_TTL_CAP),
                     models: st.models.len(),
@@ -681,11 +739,15 @@ impl Discovery {
                 (
                     s.name.clone(),
                     PersistedProvider {
-                        models: s.models.iter().map(|m| {
-                            let mut m = (**m).clone();
-                            m.stale = false;
-                            m
-                        }).collect(),
+                        models: s
+                            .models
+                            .iter()
+                            .map(|m| {
+                                let mut m = (**m).clone();
+                                m.stale = false;
+                                m
+                            })
+                            .collect(),
                         last_success: s.last_success.clone(),
                     },
                 )
@@ -734,8 +796,14 @@ impl Discovery {
             );
         }
         let entries: Vec<Arc<CacheEntry>> = self.inner.cache.iter().map(|(_, e)| e).collect();
-        let oldest = entries.iter().min_by_key(|e| e.fetched_at).map(|e| e.fetched_wall.clone());
-        let newest = entries.iter().max_by_key(|e| e.fetched_at).map(|e| e.fetched_wall.clone());
+        let oldest = entries
+            .iter()
+            .min_by_key(|e| e.fetched_at)
+            .map(|e| e.fetched_wall.clone());
+        let newest = entries
+            .iter()
+            .max_by_key(|e| e.fetched_at)
+            .map(|e| e.fetched_wall.clone());
         let bytes: usize = entries.iter().map(|e| e.approx_bytes).sum();
         CacheStats {
             hits,

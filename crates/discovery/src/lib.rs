@@ -14,7 +14,9 @@ mod persist;
 pub mod query;
 mod state;
 
-pub use engine::{CacheStats, Discovery, DiscoveryOptions, ProviderCacheStats, ProviderHandle, RefreshReport};
+pub use engine::{
+    CacheStats, Discovery, DiscoveryOptions, ProviderCacheStats, ProviderHandle, RefreshReport,
+};
 pub use modelgate_types::ModelEvent;
 pub use query::{IndexedModel, ModelSet};
 pub use state::{ProviderState, ProviderStatus, Snapshot};

@@ -40,7 +40,9 @@ impl IndexedModel {
     /// then "every word appears somewhere".
     fn relevance(&self, q: &str) -> Option<u32> {
         // Ids are often written with their provider (`openai/gpt-4o`): match the bare id.
-        let q = q.strip_prefix(&format!("{}/", self.model.provider.to_lowercase())).unwrap_or(q);
+        let q = q
+            .strip_prefix(&format!("{}/", self.model.provider.to_lowercase()))
+            .unwrap_or(q);
         if self.id_lc == q {
             return Some(0);
         }
@@ -118,7 +120,13 @@ impl ModelSet {
         // Canonical order is the tie-break of every sort, and the input is already in it,
         // so a stable sort by the key alone is enough.
         if !(sort.field == SortField::Provider && !sort.descending) {
-            hits.sort_by(|a, b| compare(&sort_value(&a.0.model, sort.field, a.1), &sort_value(&b.0.model, sort.field, b.1), sort.descending));
+            hits.sort_by(|a, b| {
+                compare(
+                    &sort_value(&a.0.model, sort.field, a.1),
+                    &sort_value(&b.0.model, sort.field, b.1),
+                    sort.descending,
+                )
+            });
         }
         let total = hits.len();
         let start = match &q.cursor {
@@ -136,25 +144,35 @@ impl ModelSet {
                 let key = CursorKey::from_cursor(c);
                 hits.iter()
                     .position(|(m, s)| {
-                        after(&sort_value(&m.model, sort.field, *s), &m.model, &key, sort.descending)
+                        after(
+                            &sort_value(&m.model, sort.field, *s),
+                            &m.model,
+                            &key,
+                            sort.descending,
+                        )
                     })
                     .unwrap_or(total)
             }
             None => q.offset.min(total),
         };
         let end = start.saturating_add(q.limit).min(total);
-        let items: Vec<Arc<Model>> = hits[start..end].iter().map(|(m, _)| m.model.clone()).collect();
+        let items: Vec<Arc<Model>> = hits[start..end]
+            .iter()
+            .map(|(m, _)| m.model.clone())
+            .collect();
         let has_next = end < total;
         let next_cursor = if has_next {
-            hits.get(end.wrapping_sub(1)).filter(|_| end > start).map(|(m, s)| {
-                Cursor {
-                    sort: sort.to_string(),
-                    value: sort_value(&m.model, sort.field, *s).to_json(),
-                    provider: m.model.provider.clone(),
-                    id: m.model.id.clone(),
-                }
-                .encode()
-            })
+            hits.get(end.wrapping_sub(1))
+                .filter(|_| end > start)
+                .map(|(m, s)| {
+                    Cursor {
+                        sort: sort.to_string(),
+                        value: sort_value(&m.model, sort.field, *s).to_json(),
+                        provider: m.model.provider.clone(),
+                        id: m.model.id.clone(),
+                    }
+                    .encode()
+                })
         } else {
             None
         };
@@ -235,7 +253,9 @@ fn matches_filters(m: &Model, q: &ModelQuery) -> bool {
     if q.supports_chat.is_some_and(|v| v != m.supports_chat) {
         return false;
     }
-    if q.supports_completion.is_some_and(|v| v != m.supports_completion) {
+    if q.supports_completion
+        .is_some_and(|v| v != m.supports_completion)
+    {
         return false;
     }
     if let Some(min) = q.min_context {
@@ -395,7 +415,12 @@ mod tests {
             model("openai", "gpt-4o", Some(128_000), Some(0.0025)),
             model("openai", "gpt-4o-mini", Some(128_000), Some(0.00015)),
             model("openai", "chatgpt-4o-latest", Some(128_000), None),
-            model("anthropic", "claude-3-opus-20240229", Some(200_000), Some(0.015)),
+            model(
+                "anthropic",
+                "claude-3-opus-20240229",
+                Some(200_000),
+                Some(0.015),
+            ),
             model("groq", "llama-3.1-8b-instant", None, Some(0.00005)),
         ])
     }
@@ -449,7 +474,9 @@ mod tests {
 
     #[test]
     fn offset_pagination() {
-        let p = set().query(&q(&[("limit", "2"), ("offset", "4")])).expect("ok");
+        let p = set()
+            .query(&q(&[("limit", "2"), ("offset", "4")]))
+            .expect("ok");
         assert_eq!(p.items.len(), 1);
         assert!(!p.pagination.has_next);
         assert_eq!(p.pagination.total, 5);
