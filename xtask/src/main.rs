@@ -20,8 +20,7 @@ tasks:
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let root = project_root();
-    std::env::set_current_dir(&root)
-        .with_context(|| format!("cannot enter {}", root.display()))?;
+    std::env::set_current_dir(&root).with_context(|| format!("cannot enter {}", root.display()))?;
     match args.first().map(String::as_str) {
         Some("test") => test(&args[1..]),
         Some("ci") => ci(),
@@ -83,13 +82,25 @@ fn ci() -> Result<()> {
 /// Lower crates must not pull in the server stack: checked with `cargo tree`, not hope.
 fn layering() -> Result<()> {
     let forbidden: &[(&str, &[&str])] = &[
-        ("modelgate-types", &["hyper", "tokio", "reqwest", "modelgate-config"]),
+        (
+            "modelgate-types",
+            &["hyper", "tokio", "reqwest", "modelgate-config"],
+        ),
         ("modelgate-config", &["hyper", "tokio", "reqwest"]),
         ("modelgate-catalog", &["hyper", "tokio", "reqwest"]),
-        ("modelgate-providers", &["modelgate-http", "modelgate-discovery", "modelgate-config"]),
+        (
+            "modelgate-providers",
+            &["modelgate-http", "modelgate-discovery", "modelgate-config"],
+        ),
         ("modelgate-discovery", &["modelgate-http"]),
-        ("modelgate-condense", &["modelgate-http", "modelgate-discovery"]),
-        ("modelgate-resilience", &["modelgate-http", "modelgate-discovery"]),
+        (
+            "modelgate-condense",
+            &["modelgate-http", "modelgate-discovery"],
+        ),
+        (
+            "modelgate-resilience",
+            &["modelgate-http", "modelgate-discovery"],
+        ),
     ];
     for (krate, deps) in forbidden {
         if !Path::new("crates")
@@ -115,6 +126,14 @@ fn layering() -> Result<()> {
 
 fn mock(args: &[String]) -> Result<()> {
     run(cargo()
-        .args(["run", "--quiet", "-p", "modelgate-testkit", "--bin", "mock-upstream", "--"])
+        .args([
+            "run",
+            "--quiet",
+            "-p",
+            "modelgate-testkit",
+            "--bin",
+            "mock-upstream",
+            "--",
+        ])
         .args(args))
 }

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
-use modelgate_config::{LogFormat, Settings};
 use modelgate_catalog::Catalog;
+use modelgate_config::{LogFormat, Settings};
 use modelgate_http::{build_state, serve, Router, ServeOptions};
 use tracing_subscriber::EnvFilter;
 
@@ -132,8 +132,10 @@ async fn run(settings: Settings, source: modelgate_config::ConfigSource) -> anyh
     let opts = ServeOptions::from_settings(&settings.server);
     let catalog = Catalog::embedded();
     let state = Arc::new(
-        build_state(settings, source.clone(), catalog.clone(), |k| std::env::var(k).ok())
-            .context("cannot build the gateway")?,
+        build_state(settings, source.clone(), catalog.clone(), |k| {
+            std::env::var(k).ok()
+        })
+        .context("cannot build the gateway")?,
     );
     tracing::info!(
         "modelgate {} listening on http://{} (config: {})",

@@ -73,7 +73,10 @@ fn check_config_lists_every_problem_and_exits_64() {
     assert!(!text.contains(KEY), "{text}");
 
     // Problems in a section owned by another crate are reported the same way.
-    let path = temp_file("invalid-ext.yaml", "resilience:\n  retry:\n    max_attempts: three\n");
+    let path = temp_file(
+        "invalid-ext.yaml",
+        "resilience:\n  retry:\n    max_attempts: three\n",
+    );
     let out = modelgate()
         .args(["--config", path.to_str().unwrap(), "--check-config"])
         .output()
@@ -94,7 +97,11 @@ fn free_port() -> u16 {
 fn get(port: u16, path: &str) -> Option<String> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut out = String::new();
     s.read_to_string(&mut out).ok()?;
     Some(out)
@@ -140,8 +147,16 @@ fn serves_health_and_stops_on_sigterm() {
     };
     assert_eq!(exit.code(), Some(0));
     let mut log = String::new();
-    child.stdout.take().unwrap().read_to_string(&mut log).unwrap();
-    assert!(log.contains(&format!("listening on http://127.0.0.1:{port}")), "{log}");
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    assert!(
+        log.contains(&format!("listening on http://127.0.0.1:{port}")),
+        "{log}"
+    );
     assert!(log.contains("received SIGTERM"), "{log}");
     let _ = std::fs::remove_dir_all(&data);
 }

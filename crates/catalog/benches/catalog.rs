@@ -33,7 +33,13 @@ fn lookup(c: &mut Criterion) {
         })
     });
     c.bench_function("lookup exact (openai gpt-4o)", |b| {
-        b.iter(|| black_box(catalog.lookup(ProviderKind::Openai, black_box("gpt-4o")).is_some()))
+        b.iter(|| {
+            black_box(
+                catalog
+                    .lookup(ProviderKind::Openai, black_box("gpt-4o"))
+                    .is_some(),
+            )
+        })
     });
     c.bench_function("lookup miss (openai gpt-unknown-9000)", |b| {
         b.iter(|| {

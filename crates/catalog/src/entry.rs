@@ -53,7 +53,10 @@ pub struct Cost {
 impl Cost {
     /// The same prices in USD per 1K tokens, as the `Model` contract states them.
     pub fn per_1k(&self) -> Pricing {
-        let conv = |v: Option<f64>| v.filter(|v| *v >= 0.0).map(Pricing::per_1k_from_per_million);
+        let conv = |v: Option<f64>| {
+            v.filter(|v| *v >= 0.0)
+                .map(Pricing::per_1k_from_per_million)
+        };
         Pricing {
             input: conv(self.input),
             output: conv(self.output),
@@ -146,11 +149,15 @@ impl CatalogEntry {
     }
 
     fn has_input(&self, m: Modality) -> bool {
-        self.modalities.as_ref().is_some_and(|x| x.input.contains(&m))
+        self.modalities
+            .as_ref()
+            .is_some_and(|x| x.input.contains(&m))
     }
 
     fn has_output(&self, m: Modality) -> bool {
-        self.modalities.as_ref().is_some_and(|x| x.output.contains(&m))
+        self.modalities
+            .as_ref()
+            .is_some_and(|x| x.output.contains(&m))
     }
 
     /// An embedding model: its output modality says so, or its family or id has an
@@ -174,7 +181,12 @@ impl CatalogEntry {
     /// Lifecycle status: `deprecated`, `beta` (also `alpha`, `preview`, `experimental`),
     /// otherwise active.
     pub fn model_status(&self) -> ModelStatus {
-        match self.status.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        match self
+            .status
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
             Some("deprecated" | "retired" | "legacy") => ModelStatus::Deprecated,
             Some("beta" | "alpha" | "preview" | "experimental") => ModelStatus::Beta,
             _ => ModelStatus::Active,

@@ -35,7 +35,9 @@ pub(crate) struct ParsedId {
 }
 
 /// Bedrock cross-region inference profile prefixes (`us.anthropic.…`).
-const BEDROCK_REGIONS: &[&str] = &["us", "us-gov", "eu", "apac", "ap", "au", "jp", "ca", "global"];
+const BEDROCK_REGIONS: &[&str] = &[
+    "us", "us-gov", "eu", "apac", "ap", "au", "jp", "ca", "global",
+];
 
 /// Vendors that prefix Bedrock model ids (`anthropic.claude-…`, `meta.llama3-…`).
 const BEDROCK_VENDORS: &[&str] = &[
@@ -214,7 +216,11 @@ fn is_quantisation(t: &str) -> bool {
 /// where letters meet digits (`llama3` → `llama-3`, `gpt4o` → `gpt-4o`); runs of `-`
 /// collapse. So `claude-3.5-sonnet`, `claude-3-5-sonnet` and `Claude-3_5-Sonnet` meet.
 pub(crate) fn canonical(name: &str) -> String {
-    let chars: Vec<char> = name.trim().chars().map(|c| c.to_ascii_lowercase()).collect();
+    let chars: Vec<char> = name
+        .trim()
+        .chars()
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
     let mut out = String::with_capacity(chars.len() + 4);
     let mut prev: Option<char> = None;
     for (i, &c) in chars.iter().enumerate() {
@@ -254,7 +260,11 @@ fn split_version(canon: &str) -> (&str, bool, bool) {
     let n = tokens.len();
     let len_of = |k: usize| -> usize {
         // Length of the base when the last `k` tokens are dropped.
-        tokens[..n - k].iter().map(|t| t.len() + 1).sum::<usize>().saturating_sub(1)
+        tokens[..n - k]
+            .iter()
+            .map(|t| t.len() + 1)
+            .sum::<usize>()
+            .saturating_sub(1)
     };
     let is = |t: &str, len: usize| t.len() == len && is_digits(t);
     let year = |t: &str| is(t, 4) && t.starts_with("20");
@@ -327,13 +337,19 @@ mod tests {
         let q = p("claude-3-5-sonnet-20241022");
         assert_eq!((q.base.as_str(), q.dated), ("claude-3-5-sonnet", true));
         let q = p("claude-3-5-sonnet-latest");
-        assert_eq!((q.base.as_str(), q.dated, q.latest), ("claude-3-5-sonnet", false, true));
+        assert_eq!(
+            (q.base.as_str(), q.dated, q.latest),
+            ("claude-3-5-sonnet", false, true)
+        );
         let q = p("gpt-3.5-turbo-0125");
         assert_eq!(q.base, "gpt-3-5-turbo");
         let q = p("command-r-08-2024");
         assert_eq!(q.base, "command-r");
         let q = p("models/gemini-2.0-flash-001");
-        assert_eq!((q.bare.as_str(), q.base.as_str()), ("gemini-2.0-flash-001", "gemini-2-0-flash"));
+        assert_eq!(
+            (q.bare.as_str(), q.base.as_str()),
+            ("gemini-2.0-flash-001", "gemini-2-0-flash")
+        );
         let q = p("claude-3-5-haiku@20241022");
         assert_eq!(q.base, "claude-3-5-haiku");
         // Sizes and single-digit versions are not dates.
@@ -381,7 +397,10 @@ mod tests {
         assert!(q.tag_dropped);
         let q = p("gpt-35-turbo-0125");
         assert_eq!(q.base, "gpt-3-5-turbo");
-        assert_eq!(path_vendor("~anthropic/claude-sonnet-latest"), Some("anthropic"));
+        assert_eq!(
+            path_vendor("~anthropic/claude-sonnet-latest"),
+            Some("anthropic")
+        );
         assert_eq!(path_vendor("gpt-4o"), None);
     }
 }

@@ -274,7 +274,11 @@ impl Catalog {
     }
 }
 
-fn build_index(providers: &[CatalogProvider], entries: &[CatalogEntry], meta: &[EntryMeta]) -> Index {
+fn build_index(
+    providers: &[CatalogProvider],
+    entries: &[CatalogEntry],
+    meta: &[EntryMeta],
+) -> Index {
     // Provider rank: reference providers first, in their listed order; then by id.
     let n_ref = lookup::REFERENCE_PROVIDERS.len();
     let rank: Vec<usize> = providers

@@ -208,8 +208,7 @@ impl Catalog {
             entry,
             kind,
             scope,
-            prices_apply: scope == MatchScope::Home
-                && (kind == MatchKind::Exact || !q.tag_dropped),
+            prices_apply: scope == MatchScope::Home && (kind == MatchKind::Exact || !q.tag_dropped),
         }
     }
 
@@ -237,7 +236,10 @@ impl Catalog {
             .unwrap_or_default()
         };
         let same = of_p(idx.canon.get(q.canon.as_str()));
-        if let Some(&i) = same.iter().find(|&&i| self.entries[i as usize].id == q.bare) {
+        if let Some(&i) = same
+            .iter()
+            .find(|&&i| self.entries[i as usize].id == q.bare)
+        {
             return Some((i, MatchKind::Exact));
         }
         if !same.is_empty() {
@@ -274,12 +276,14 @@ impl Catalog {
             return Some((i, MatchKind::Snapshot));
         }
         if !q.dated {
-            let newest = of_p(idx.dated.get(q.base.as_str())).into_iter().max_by(|&a, &b| {
-                let (ea, eb) = (&self.entries[a as usize], &self.entries[b as usize]);
-                ea.release_date
-                    .cmp(&eb.release_date)
-                    .then_with(|| eb.id.cmp(&ea.id))
-            });
+            let newest = of_p(idx.dated.get(q.base.as_str()))
+                .into_iter()
+                .max_by(|&a, &b| {
+                    let (ea, eb) = (&self.entries[a as usize], &self.entries[b as usize]);
+                    ea.release_date
+                        .cmp(&eb.release_date)
+                        .then_with(|| eb.id.cmp(&ea.id))
+                });
             if let Some(i) = newest {
                 return Some((i, MatchKind::Snapshot));
             }
@@ -290,9 +294,10 @@ impl Catalog {
     fn anywhere(&self, q: &ParsedId, open_only: bool) -> Option<(u32, MatchKind)> {
         let idx = &self.index;
         let pick = |list: Option<&Vec<u32>>| -> Option<u32> {
-            list?.iter().copied().find(|&i| {
-                !open_only || self.entries[i as usize].open_weights != Some(false)
-            })
+            list?
+                .iter()
+                .copied()
+                .find(|&i| !open_only || self.entries[i as usize].open_weights != Some(false))
         };
         if let Some(i) = pick(idx.canon.get(q.canon.as_str())) {
             let kind = if self.entries[i as usize].id == q.bare {

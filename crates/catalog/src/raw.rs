@@ -215,7 +215,6 @@ where
     d.deserialize_any(V(PhantomData))
 }
 
-
 fn drain_seq<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<(), A::Error> {
     while seq.next_element::<IgnoredAny>()?.is_some() {}
     Ok(())
@@ -412,7 +411,10 @@ mod tests {
         assert_eq!(m.tool_call, None);
         assert_eq!(m.reasoning, Some(true));
         let cost = m.cost.as_ref().expect("cost");
-        assert_eq!((cost.input, cost.output, cost.cache_read), (Some(2.5), None, None));
+        assert_eq!(
+            (cost.input, cost.output, cost.cache_read),
+            (Some(2.5), None, None)
+        );
         assert!(m.limit.is_none());
         let mods = m.modalities.as_ref().expect("modalities");
         assert_eq!(mods.input, vec![Modality::Text, Modality::Image]);

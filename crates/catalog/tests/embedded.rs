@@ -22,7 +22,10 @@ fn embedded_snapshot_parses_with_known_counts() {
     assert_eq!(prov.source, "embedded");
     assert_eq!(prov.snapshot_date.as_deref(), Some("2026-07-02"));
     assert!(modelgate_catalog::DATA_LICENSE.contains("MIT License"));
-    assert!(std::sync::Arc::ptr_eq(&catalog, &Catalog::embedded()), "parsed once");
+    assert!(
+        std::sync::Arc::ptr_eq(&catalog, &Catalog::embedded()),
+        "parsed once"
+    );
 }
 
 #[test]
@@ -33,7 +36,13 @@ fn provider_ids_the_lookup_relies_on_exist() {
             assert!(catalog.provider(id).is_some(), "{kind} → {id}");
         }
     }
-    for id in ["amazon-bedrock", "ollama-cloud", "llama", "alibaba", "google-vertex"] {
+    for id in [
+        "amazon-bedrock",
+        "ollama-cloud",
+        "llama",
+        "alibaba",
+        "google-vertex",
+    ] {
         assert!(catalog.provider(id).is_some(), "{id}");
     }
     assert_eq!(
@@ -103,7 +112,8 @@ fn converted_model_snapshot() {
           "status": "active",
           "source": "catalog",
           "stale": false
-        }"#]].assert_eq(&json);
+        }"#]]
+    .assert_eq(&json);
 }
 
 #[test]
@@ -150,7 +160,12 @@ fn a_sparse_fresher_document_is_read_tolerantly() {
     assert_eq!(m.max_tokens, None);
     assert!(m.supports_chat);
     assert!(m.capabilities.iter().all(|c| c.as_str() != "tool_use"));
-    let empty = catalog.get("openai", "gpt-10").expect("kept").to_model("openai");
+    let empty = catalog
+        .get("openai", "gpt-10")
+        .expect("kept")
+        .to_model("openai");
     assert!(!empty.supports_chat && empty.capabilities.is_empty() && empty.modalities.is_none());
-    assert!(Catalog::empty().lookup(ProviderKind::Openai, "gpt-4o").is_none());
+    assert!(Catalog::empty()
+        .lookup(ProviderKind::Openai, "gpt-4o")
+        .is_none());
 }

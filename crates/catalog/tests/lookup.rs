@@ -28,7 +28,10 @@ fn dated_openai_snapshot_has_gpt_4o_facts() {
     // The snapshot has its own record for this date, so that one is used.
     let (p, id, kind, scope, prices) = resolve(ProviderKind::Openai, "gpt-4o-2024-08-06");
     assert_eq!((p.as_str(), id.as_str()), ("openai", "gpt-4o-2024-08-06"));
-    assert_eq!((kind, scope, prices), (MatchKind::Exact, MatchScope::Home, true));
+    assert_eq!(
+        (kind, scope, prices),
+        (MatchKind::Exact, MatchScope::Home, true)
+    );
 
     let m = enriched(ProviderKind::Openai, "openai", "gpt-4o-2024-08-06");
     assert_eq!(m.input_cost, Some(0.0025));
@@ -93,10 +96,16 @@ fn a_dated_id_never_matches_another_date() {
 #[test]
 fn latest_alias_resolves_to_the_newest_snapshot() {
     let (p, id, kind, _, _) = resolve(ProviderKind::Anthropic, "claude-3-5-sonnet-latest");
-    assert_eq!((p.as_str(), id.as_str()), ("anthropic", "claude-3-5-sonnet-20241022"));
+    assert_eq!(
+        (p.as_str(), id.as_str()),
+        ("anthropic", "claude-3-5-sonnet-20241022")
+    );
     assert_eq!(kind, MatchKind::Snapshot);
     let (_, id, kind, _, _) = resolve(ProviderKind::Anthropic, "claude-3-5-sonnet-20240620");
-    assert_eq!((id.as_str(), kind), ("claude-3-5-sonnet-20240620", MatchKind::Exact));
+    assert_eq!(
+        (id.as_str(), kind),
+        ("claude-3-5-sonnet-20240620", MatchKind::Exact)
+    );
     // Mistral lists `-latest` aliases itself.
     let (_, id, _, _, _) = resolve(ProviderKind::Mistral, "mistral-large");
     assert_eq!(id, "mistral-large-latest");
@@ -109,35 +118,75 @@ fn gemini_models_prefix() {
     assert_eq!((kind, scope), (MatchKind::Exact, MatchScope::Home));
     // Stable version suffixes fall back to the alias.
     let (_, id, kind, _, _) = resolve(ProviderKind::Gemini, "models/gemini-2.0-flash-001");
-    assert_eq!((id.as_str(), kind), ("gemini-2.0-flash", MatchKind::Snapshot));
-    let m = enriched(ProviderKind::Gemini, "gemini", "models/gemini-embedding-001");
+    assert_eq!(
+        (id.as_str(), kind),
+        ("gemini-2.0-flash", MatchKind::Snapshot)
+    );
+    let m = enriched(
+        ProviderKind::Gemini,
+        "gemini",
+        "models/gemini-embedding-001",
+    );
     assert!(m.has_capability(Capability::Embeddings));
     assert!(!m.supports_chat);
-    assert_eq!(m.max_tokens, None, "an embedding's output 'limit' is its dimension");
+    assert_eq!(
+        m.max_tokens, None,
+        "an embedding's output 'limit' is its dimension"
+    );
 }
 
 #[test]
 fn openrouter_vendor_ids() {
     // Listed by OpenRouter itself: its record and price.
-    let (p, id, kind, scope, prices) = resolve(ProviderKind::Openrouter, "anthropic/claude-3-haiku");
-    assert_eq!((p.as_str(), id.as_str()), ("openrouter", "anthropic/claude-3-haiku"));
-    assert_eq!((kind, scope, prices), (MatchKind::Exact, MatchScope::Home, true));
+    let (p, id, kind, scope, prices) =
+        resolve(ProviderKind::Openrouter, "anthropic/claude-3-haiku");
+    assert_eq!(
+        (p.as_str(), id.as_str()),
+        ("openrouter", "anthropic/claude-3-haiku")
+    );
+    assert_eq!(
+        (kind, scope, prices),
+        (MatchKind::Exact, MatchScope::Home, true)
+    );
     // Not in the OpenRouter snapshot: the vendor's own record, facts without its price.
     let (p, id, kind, scope, prices) =
         resolve(ProviderKind::Openrouter, "anthropic/claude-3.5-sonnet");
-    assert_eq!((p.as_str(), id.as_str()), ("anthropic", "claude-3-5-sonnet-20241022"));
-    assert_eq!((kind, scope, prices), (MatchKind::Snapshot, MatchScope::Named, false));
-    let m = enriched(ProviderKind::Openrouter, "openrouter", "anthropic/claude-3.5-sonnet");
+    assert_eq!(
+        (p.as_str(), id.as_str()),
+        ("anthropic", "claude-3-5-sonnet-20241022")
+    );
+    assert_eq!(
+        (kind, scope, prices),
+        (MatchKind::Snapshot, MatchScope::Named, false)
+    );
+    let m = enriched(
+        ProviderKind::Openrouter,
+        "openrouter",
+        "anthropic/claude-3.5-sonnet",
+    );
     assert_eq!(m.context_length, Some(200_000));
-    assert_eq!(m.input_cost, None, "another seller's price is not OpenRouter's");
+    assert_eq!(
+        m.input_cost, None,
+        "another seller's price is not OpenRouter's"
+    );
     assert_eq!(m.status, Some(ModelStatus::Deprecated));
     // Routing variants: same model, but the price may differ.
-    let (_, id, _, _, prices) =
-        resolve(ProviderKind::Openrouter, "meta-llama/llama-3.2-3b-instruct:nitro");
-    assert_eq!((id.as_str(), prices), ("meta-llama/llama-3.2-3b-instruct", false));
-    let (_, id, _, _, prices) =
-        resolve(ProviderKind::Openrouter, "meta-llama/llama-3.2-3b-instruct:free");
-    assert_eq!((id.as_str(), prices), ("meta-llama/llama-3.2-3b-instruct:free", true));
+    let (_, id, _, _, prices) = resolve(
+        ProviderKind::Openrouter,
+        "meta-llama/llama-3.2-3b-instruct:nitro",
+    );
+    assert_eq!(
+        (id.as_str(), prices),
+        ("meta-llama/llama-3.2-3b-instruct", false)
+    );
+    let (_, id, _, _, prices) = resolve(
+        ProviderKind::Openrouter,
+        "meta-llama/llama-3.2-3b-instruct:free",
+    );
+    assert_eq!(
+        (id.as_str(), prices),
+        ("meta-llama/llama-3.2-3b-instruct:free", true)
+    );
 }
 
 #[test]
@@ -155,7 +204,10 @@ fn ollama_tags() {
     assert!(id2.to_ascii_lowercase().contains("llama-3.2-3b"), "{id2}");
     // Ollama's own naming, as its cloud lists it.
     let (p, id, kind, _, _) = resolve(ProviderKind::Ollama, "gpt-oss:20b");
-    assert_eq!((p.as_str(), id.as_str(), kind), ("ollama-cloud", "gpt-oss:20b", MatchKind::Exact));
+    assert_eq!(
+        (p.as_str(), id.as_str(), kind),
+        ("ollama-cloud", "gpt-oss:20b", MatchKind::Exact)
+    );
     let (_, id, _, _, _) = resolve(ProviderKind::Ollama, "gemma3:27b");
     assert_eq!(id, "gemma3:27b");
     // `llama3.1:latest` is Llama 3.1 8B, but nothing in the id says which size: no guess.
@@ -180,8 +232,14 @@ fn bedrock_ids() {
         ProviderKind::OpenaiCompatible,
         "anthropic.claude-3-haiku-20240307-v1:0",
     );
-    assert_eq!((p.as_str(), id.as_str()), ("anthropic", "claude-3-haiku-20240307"));
-    assert_eq!((kind, scope, prices), (MatchKind::Normalized, MatchScope::Named, false));
+    assert_eq!(
+        (p.as_str(), id.as_str()),
+        ("anthropic", "claude-3-haiku-20240307")
+    );
+    assert_eq!(
+        (kind, scope, prices),
+        (MatchKind::Normalized, MatchScope::Named, false)
+    );
     // Region-prefixed ids Bedrock lists itself.
     let (p, id, kind, _, _) = resolve(
         ProviderKind::OpenaiCompatible,
@@ -189,7 +247,11 @@ fn bedrock_ids() {
     );
     assert_eq!(
         (p.as_str(), id.as_str(), kind),
-        ("amazon-bedrock", "us.anthropic.claude-sonnet-4-5-20250929-v1:0", MatchKind::Exact)
+        (
+            "amazon-bedrock",
+            "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+            MatchKind::Exact
+        )
     );
     let m = enriched(
         ProviderKind::OpenaiCompatible,
@@ -203,20 +265,29 @@ fn bedrock_ids() {
 #[test]
 fn azure_names() {
     let (p, id, _, scope, prices) = resolve(ProviderKind::Azure, "gpt-4o");
-    assert_eq!((p.as_str(), id.as_str(), scope, prices), ("azure", "gpt-4o", MatchScope::Home, true));
+    assert_eq!(
+        (p.as_str(), id.as_str(), scope, prices),
+        ("azure", "gpt-4o", MatchScope::Home, true)
+    );
     // Azure spells GPT-3.5 `gpt-35`.
     let (_, id, _, _, _) = resolve(ProviderKind::Azure, "gpt-35-turbo-0125");
     assert_eq!(id, "gpt-3.5-turbo-0125");
     // Not in Azure's snapshot, but in OpenAI's: Azure bills OpenAI's list price.
     let (p, _, _, scope, prices) = resolve(ProviderKind::Azure, "gpt-4o-2024-08-06");
-    assert_eq!((p.as_str(), scope, prices), ("openai", MatchScope::Home, true));
+    assert_eq!(
+        (p.as_str(), scope, prices),
+        ("openai", MatchScope::Home, true)
+    );
 }
 
 #[test]
 fn first_party_model_found_elsewhere_keeps_facts_not_price() {
     // Claude 3.5 Haiku is only listed by Vertex in this snapshot.
     let (p, id, _, scope, prices) = resolve(ProviderKind::Anthropic, "claude-3-5-haiku-20241022");
-    assert_eq!((p.as_str(), id.as_str()), ("google-vertex", "claude-3-5-haiku@20241022"));
+    assert_eq!(
+        (p.as_str(), id.as_str()),
+        ("google-vertex", "claude-3-5-haiku@20241022")
+    );
     assert_eq!((scope, prices), (MatchScope::Any, false));
 }
 
@@ -245,7 +316,11 @@ fn merge_keeps_what_the_provider_reported() {
 fn reasoning_and_deprecated_flags() {
     let m = enriched(ProviderKind::Openai, "openai", "o3-mini");
     assert!(m.has_capability(Capability::Reasoning));
-    let m = enriched(ProviderKind::Anthropic, "anthropic", "claude-3-haiku-20240307");
+    let m = enriched(
+        ProviderKind::Anthropic,
+        "anthropic",
+        "claude-3-haiku-20240307",
+    );
     assert!(m.status.is_some());
     let m = enriched(ProviderKind::Openai, "openai", "text-embedding-3-small");
     assert!(m.has_capability(Capability::Embeddings));

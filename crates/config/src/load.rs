@@ -156,7 +156,10 @@ fn extract(figment: &Figment) -> Result<Settings, LoadError> {
                     }
                 }
                 Value::Null => {}
-                _ => problems.push(Problem::new("providers", "expected a mapping of name to provider")),
+                _ => problems.push(Problem::new(
+                    "providers",
+                    "expected a mapping of name to provider",
+                )),
             },
             ext if crate::settings::EXTENSION_SECTIONS.contains(&ext) => {
                 settings.extensions.insert(key, value);
@@ -172,7 +175,12 @@ fn extract(figment: &Figment) -> Result<Settings, LoadError> {
     }
 }
 
-fn section<T: DeserializeOwned>(path: &str, value: Value, slot: &mut T, problems: &mut Vec<Problem>) {
+fn section<T: DeserializeOwned>(
+    path: &str,
+    value: Value,
+    slot: &mut T,
+    problems: &mut Vec<Problem>,
+) {
     let mut opt = None;
     option_section(path, value, &mut opt, problems);
     if let Some(v) = opt {

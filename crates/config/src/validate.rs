@@ -73,33 +73,61 @@ pub fn validate(s: &Settings, env: impl Fn(&str) -> Option<String>) -> Problems 
         p.push(Problem::new("server.host", "not a host name or IP address"));
     }
     if s.server.max_body_bytes == 0 || s.server.max_body_bytes > 1 << 30 {
-        p.push(Problem::new("server.max_body_bytes", "must be between 1 and 1073741824"));
+        p.push(Problem::new(
+            "server.max_body_bytes",
+            "must be between 1 and 1073741824",
+        ));
     }
     if s.server.header_read_timeout_ms == 0 {
-        p.push(Problem::new("server.header_read_timeout_ms", "must be greater than 0"));
+        p.push(Problem::new(
+            "server.header_read_timeout_ms",
+            "must be greater than 0",
+        ));
     }
     if s.server.max_connections == 0 {
-        p.push(Problem::new("server.max_connections", "must be greater than 0"));
+        p.push(Problem::new(
+            "server.max_connections",
+            "must be greater than 0",
+        ));
     }
     if s.server.shutdown_grace_ms > 600_000 {
-        p.push(Problem::new("server.shutdown_grace_ms", "must be at most 600000 (10 minutes)"));
+        p.push(Problem::new(
+            "server.shutdown_grace_ms",
+            "must be at most 600000 (10 minutes)",
+        ));
     }
-    if s.server.admin_token.as_ref().is_some_and(|t| t.expose().len() < 16) {
-        p.push(Problem::new("server.admin_token", "must be at least 16 characters"));
+    if s.server
+        .admin_token
+        .as_ref()
+        .is_some_and(|t| t.expose().len() < 16)
+    {
+        p.push(Problem::new(
+            "server.admin_token",
+            "must be at least 16 characters",
+        ));
     }
     for (i, k) in s.server.api_keys.iter().enumerate() {
         if k.expose().len() < 8 {
-            p.push(Problem::new(format!("server.api_keys[{i}]"), "must be at least 8 characters"));
+            p.push(Problem::new(
+                format!("server.api_keys[{i}]"),
+                "must be at least 8 characters",
+            ));
         }
     }
     if s.logging.level.trim().is_empty() {
-        p.push(Problem::new("logging.level", "must not be empty (e.g. info, modelgate=debug)"));
+        p.push(Problem::new(
+            "logging.level",
+            "must not be empty (e.g. info, modelgate=debug)",
+        ));
     }
     if s.cache.ttl_seconds == 0 {
         p.push(Problem::new("cache.ttl_seconds", "must be at least 1"));
     }
     if !(1..=64).contains(&s.discovery.max_concurrent_refreshes) {
-        p.push(Problem::new("discovery.max_concurrent_refreshes", "must be between 1 and 64"));
+        p.push(Problem::new(
+            "discovery.max_concurrent_refreshes",
+            "must be between 1 and 64",
+        ));
     }
     if s.discovery.data_dir.as_os_str().is_empty() {
         p.push(Problem::new("discovery.data_dir", "must not be empty"));
@@ -111,18 +139,30 @@ pub fn validate(s: &Settings, env: impl Fn(&str) -> Option<String>) -> Problems 
         p.push(Problem::new("catalog.timeout_ms", "must be greater than 0"));
     }
     if s.catalog.refresh_interval_seconds < 60 {
-        p.push(Problem::new("catalog.refresh_interval_seconds", "must be at least 60"));
+        p.push(Problem::new(
+            "catalog.refresh_interval_seconds",
+            "must be at least 60",
+        ));
     }
 
     let rl = &s.rate_limit;
     if !(1..=6_000_000).contains(&rl.requests_per_minute) {
-        p.push(Problem::new("rate_limit.requests_per_minute", "must be between 1 and 6000000"));
+        p.push(Problem::new(
+            "rate_limit.requests_per_minute",
+            "must be between 1 and 6000000",
+        ));
     }
     if !(1..=1_000_000).contains(&rl.burst) {
-        p.push(Problem::new("rate_limit.burst", "must be between 1 and 1000000"));
+        p.push(Problem::new(
+            "rate_limit.burst",
+            "must be between 1 and 1000000",
+        ));
     }
     if rl.max_clients < 16 {
-        p.push(Problem::new("rate_limit.max_clients", "must be at least 16"));
+        p.push(Problem::new(
+            "rate_limit.max_clients",
+            "must be at least 16",
+        ));
     }
     for (prefix, limit) in &rl.routes {
         let at = |key: &str| format!("rate_limit.routes.{prefix}.{key}");
@@ -133,7 +173,10 @@ pub fn validate(s: &Settings, env: impl Fn(&str) -> Option<String>) -> Problems 
             ));
         }
         if !(1..=6_000_000).contains(&limit.requests_per_minute) {
-            p.push(Problem::new(at("requests_per_minute"), "must be between 1 and 6000000"));
+            p.push(Problem::new(
+                at("requests_per_minute"),
+                "must be between 1 and 6000000",
+            ));
         }
         if !(1..=1_000_000).contains(&limit.burst) {
             p.push(Problem::new(at("burst"), "must be between 1 and 1000000"));
@@ -158,14 +201,20 @@ pub fn validate(s: &Settings, env: impl Fn(&str) -> Option<String>) -> Problems 
             (None, _) => {}
         }
         if cfg.timeout_ms == 0 || cfg.timeout_ms > 600_000 {
-            p.push(Problem::new(at("timeout_ms"), "must be between 1 and 600000"));
+            p.push(Problem::new(
+                at("timeout_ms"),
+                "must be between 1 and 600000",
+            ));
         }
         if cfg.cache_ttl_seconds == Some(0) {
             p.push(Problem::new(at("cache_ttl_seconds"), "must be at least 1"));
         }
         if let Some(var) = &cfg.api_key_env {
             if var.is_empty() || !var.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-                p.push(Problem::new(at("api_key_env"), "not an environment variable name"));
+                p.push(Problem::new(
+                    at("api_key_env"),
+                    "not an environment variable name",
+                ));
             }
         }
         if cfg.enabled && cfg.kind.requires_key() && cfg.resolve_key(&env).is_none() {
@@ -177,16 +226,25 @@ pub fn validate(s: &Settings, env: impl Fn(&str) -> Option<String>) -> Problems 
         }
         for header in cfg.headers.keys() {
             if http_token(header).is_none() {
-                p.push(Problem::new(at("headers"), format!("'{header}' is not a header name")));
+                p.push(Problem::new(
+                    at("headers"),
+                    format!("'{header}' is not a header name"),
+                ));
             }
         }
         match (&cfg.mock, cfg.kind) {
             (Some(m), ProviderKind::Mock) => {
                 if !(0.0..=1.0).contains(&m.failure_rate) {
-                    p.push(Problem::new(at("mock.failure_rate"), "must be between 0 and 1"));
+                    p.push(Problem::new(
+                        at("mock.failure_rate"),
+                        "must be between 0 and 1",
+                    ));
                 }
                 if m.models.is_empty() {
-                    p.push(Problem::new(at("mock.models"), "must list at least one model"));
+                    p.push(Problem::new(
+                        at("mock.models"),
+                        "must list at least one model",
+                    ));
                 }
                 if m.latency_ms > 60_000 {
                     p.push(Problem::new(at("mock.latency_ms"), "must be at most 60000"));
@@ -275,10 +333,16 @@ mod tests {
             "providers.azure.base_url",
             "providers.azure.api_key",
         ] {
-            assert!(paths.iter().any(|p| p == want), "missing {want} in {paths:?}");
+            assert!(
+                paths.iter().any(|p| p == want),
+                "missing {want} in {paths:?}"
+            );
         }
         let text = validate(&s, no_env).to_string();
-        assert!(text.contains("providers.openai.base_url: not a URL"), "{text}");
+        assert!(
+            text.contains("providers.openai.base_url: not a URL"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -319,7 +383,9 @@ mod tests {
         s.providers.insert("openai".into(), openai);
         let env = |k: &str| (k == "OPENAI_API_KEY").then(|| "sk-x".to_owned());
         assert!(validate(&s, env).0.is_empty());
-        s.providers.get_mut("openai").map(|c| c.api_key = Some(Secret::new("")));
+        s.providers
+            .get_mut("openai")
+            .map(|c| c.api_key = Some(Secret::new("")));
         assert!(validate(&s, env).0.is_empty());
     }
 }

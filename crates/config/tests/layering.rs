@@ -140,7 +140,10 @@ fn missing_file_is_an_error() {
 fn repo_config_files_are_valid() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config");
     let loaded = load(Some(&root.join("default.yaml"))).expect("default.yaml valid");
-    assert!(loaded.settings.providers.is_empty(), "default runs on the embedded catalog");
+    assert!(
+        loaded.settings.providers.is_empty(),
+        "default runs on the embedded catalog"
+    );
     // example.yaml documents keys of providers that need env vars; it must at least parse
     // with only key problems.
     match load(Some(&root.join("example.yaml"))) {

@@ -132,7 +132,9 @@ pub(crate) fn provider_handles(
                     .and_then(|c| c.cache_ttl_seconds)
                     .map(Duration::from_secs),
                 refresh_timeout: Duration::from_millis(
-                    cfg.map_or(30_000, |c| c.timeout_ms).saturating_mul(2).max(1000),
+                    cfg.map_or(30_000, |c| c.timeout_ms)
+                        .saturating_mul(2)
+                        .max(1000),
                 ),
             }
         })

@@ -30,7 +30,10 @@ pub fn require_admin(ctx: &Ctx) -> Result<(), ApiError> {
     match &settings.server.admin_token {
         Some(token) => match bearer(ctx) {
             Some(given) if constant_time_eq(given.as_bytes(), token.expose().as_bytes()) => Ok(()),
-            Some(_) => Err(ApiError::new(ErrorCode::Unauthorized, "invalid admin token")),
+            Some(_) => Err(ApiError::new(
+                ErrorCode::Unauthorized,
+                "invalid admin token",
+            )),
             None => Err(ApiError::new(
                 ErrorCode::Unauthorized,
                 "this endpoint requires 'Authorization: Bearer <server.admin_token>'",
@@ -61,9 +64,9 @@ pub fn require_api_key(
     }
     match crate::ratelimit::presented_key(headers) {
         Some(given)
-            if keys
-                .iter()
-                .fold(false, |found, k| found | constant_time_eq(given.as_bytes(), k.expose().as_bytes())) =>
+            if keys.iter().fold(false, |found, k| {
+                found | constant_time_eq(given.as_bytes(), k.expose().as_bytes())
+            }) =>
         {
             Ok(())
         }

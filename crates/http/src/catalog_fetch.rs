@@ -84,7 +84,9 @@ pub async fn fetch_catalog(
             buf
         }
         "file" => {
-            let path = parsed.to_file_path().map_err(|()| CatalogFetchError::BadUrl)?;
+            let path = parsed
+                .to_file_path()
+                .map_err(|()| CatalogFetchError::BadUrl)?;
             let meta = tokio::fs::metadata(&path)
                 .await
                 .map_err(|e| CatalogFetchError::Transport(e.to_string()))?;
@@ -116,7 +118,13 @@ pub async fn refresh_catalog(
     let Some(url) = settings.url.as_deref() else {
         return false;
     };
-    match fetch_catalog(client, url, Duration::from_millis(settings.timeout_ms.max(1))).await {
+    match fetch_catalog(
+        client,
+        url,
+        Duration::from_millis(settings.timeout_ms.max(1)),
+    )
+    .await
+    {
         Ok(catalog) => {
             tracing::info!(
                 models = catalog.model_count(),

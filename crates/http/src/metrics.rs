@@ -255,12 +255,16 @@ impl Metrics {
             let p = map.entry(provider.to_owned()).or_default();
             p.all.add(ok, ms, tokens);
             if let Some(model) = model {
-                let key = if p.models.contains_key(model) || p.models.len() < MAX_MODELS_PER_PROVIDER {
-                    model
-                } else {
-                    OTHER_MODEL
-                };
-                p.models.entry(key.to_owned()).or_default().add(ok, ms, tokens);
+                let key =
+                    if p.models.contains_key(model) || p.models.len() < MAX_MODELS_PER_PROVIDER {
+                        model
+                    } else {
+                        OTHER_MODEL
+                    };
+                p.models
+                    .entry(key.to_owned())
+                    .or_default()
+                    .add(ok, ms, tokens);
             }
             p.all.latency_ms_sum / 1000.0 / p.all.total.max(1) as f64
         };
@@ -277,7 +281,13 @@ impl Metrics {
     }
 
     /// One HTTP response: `route` is the matched template (never the raw path).
-    pub fn record_http(&self, route: &'static str, method: &http::Method, status: u16, latency: Duration) {
+    pub fn record_http(
+        &self,
+        route: &'static str,
+        method: &http::Method,
+        status: u16,
+        latency: Duration,
+    ) {
         if status >= 500 {
             self.server_errors.fetch_add(1, Ordering::Relaxed);
         }
@@ -299,7 +309,9 @@ impl Metrics {
     /// A configuration reload attempt.
     pub fn record_reload(&self, success: bool) {
         let result = if success { "success" } else { "rejected" };
-        self.with(|| metrics::counter!(names::CONFIG_RELOADS_TOTAL, "result" => result).increment(1));
+        self.with(|| {
+            metrics::counter!(names::CONFIG_RELOADS_TOTAL, "result" => result).increment(1)
+        });
     }
 
     /// Marks a client connection open until the guard is dropped.
@@ -408,12 +420,16 @@ impl Metrics {
     pub fn render_prometheus(&self, scrape: &ScrapeFigures) -> String {
         self.with(|| {
             for (provider, up, models) in &scrape.providers {
-                metrics::gauge!(names::PROVIDER_UP, "provider" => provider.clone()).set(f64::from(u8::from(*up)));
-                metrics::gauge!(names::PROVIDER_MODELS, "provider" => provider.clone()).set(*models as f64);
+                metrics::gauge!(names::PROVIDER_UP, "provider" => provider.clone())
+                    .set(f64::from(u8::from(*up)));
+                metrics::gauge!(names::PROVIDER_MODELS, "provider" => provider.clone())
+                    .set(*models as f64);
             }
             for (provider, hits, misses) in &scrape.cache {
-                metrics::counter!(names::CACHE_HITS_TOTAL, "provider" => provider.clone()).absolute(*hits);
-                metrics::counter!(names::CACHE_MISSES_TOTAL, "provider" => provider.clone()).absolute(*misses);
+                metrics::counter!(names::CACHE_HITS_TOTAL, "provider" => provider.clone())
+                    .absolute(*hits);
+                metrics::counter!(names::CACHE_MISSES_TOTAL, "provider" => provider.clone())
+                    .absolute(*misses);
             }
             metrics::gauge!(names::ACTIVE_CONNECTIONS).set(self.active_connections() as f64);
             metrics::gauge!(names::UPTIME_SECONDS).set(scrape.uptime_seconds);
@@ -520,9 +536,15 @@ impl Provider for MeteredProvider {
         self.inner.health().await
     }
 
-    async fn completion(&self, body: serde_json::Value) -> Result<serde_json::Value, ProviderError> {
+    async fn completion(
+        &self,
+        body: serde_json::Value,
+    ) -> Result<serde_json::Value, ProviderError> {
         let start = Instant::now();
-        let model = body.get("model").and_then(|m| m.as_str()).map(str::to_owned);
+        let model = body
+            .get("model")
+            .and_then(|m| m.as_str())
+            .map(str::to_owned);
         let r = self.inner.completion(body).await;
         let tokens = r
             .as_ref()

@@ -383,7 +383,9 @@ impl RateLimiter {
     }
 
     fn unix_secs_ceil(&self, nanos: u64) -> u64 {
-        self.wall_origin.saturating_add(nanos).div_ceil(NANOS_PER_SEC)
+        self.wall_origin
+            .saturating_add(nanos)
+            .div_ceil(NANOS_PER_SEC)
     }
 }
 
@@ -497,10 +499,19 @@ mod tests {
     fn route_overrides_use_longest_prefix_and_own_bucket() {
         let clock = Arc::new(ManualClock::default());
         let mut s = RateLimitSettings::default();
-        s.routes.insert("/api".into(), RouteRateLimit { requests_per_minute: 60, burst: 3 });
+        s.routes.insert(
+            "/api".into(),
+            RouteRateLimit {
+                requests_per_minute: 60,
+                burst: 3,
+            },
+        );
         s.routes.insert(
             "/api/models/refresh".into(),
-            RouteRateLimit { requests_per_minute: 60, burst: 1 },
+            RouteRateLimit {
+                requests_per_minute: 60,
+                burst: 1,
+            },
         );
         let l = RateLimiter::with_clock(&s, clock);
         let d = l.check(ip(1), "/api/models/refresh").unwrap();
@@ -542,9 +553,15 @@ mod tests {
         let keys = vec![Secret::new("sk-good-key-1")];
         let peer = IpAddr::V4(Ipv4Addr::LOCALHOST);
         let mut h = HeaderMap::new();
-        h.insert("authorization", HeaderValue::from_static("Bearer sk-good-key-1"));
+        h.insert(
+            "authorization",
+            HeaderValue::from_static("Bearer sk-good-key-1"),
+        );
         assert!(matches!(l.client_id(peer, &h, &keys), ClientId::Key(_)));
-        h.insert("authorization", HeaderValue::from_static("Bearer sk-made-up"));
+        h.insert(
+            "authorization",
+            HeaderValue::from_static("Bearer sk-made-up"),
+        );
         assert_eq!(l.client_id(peer, &h, &keys), ClientId::Ip(peer));
         let v6: IpAddr = "2001:db8::1:2".parse().unwrap();
         let v6b: IpAddr = "2001:db8::9:9".parse().unwrap();

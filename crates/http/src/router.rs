@@ -17,8 +17,8 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use modelgate_config::{ConfigSource, Settings};
 use modelgate_discovery::Discovery;
-use tokio_util::sync::CancellationToken;
 use serde::de::DeserializeOwned;
+use tokio_util::sync::CancellationToken;
 
 use crate::auth::require_admin;
 use crate::body::Body;
@@ -212,7 +212,11 @@ async fn handle(state: Arc<AppState>, peer: SocketAddr, req: Request<Incoming>) 
         let query = parts
             .uri
             .query()
-            .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+            .map(|q| {
+                url::form_urlencoded::parse(q.as_bytes())
+                    .into_owned()
+                    .collect()
+            })
             .unwrap_or_default();
         let ctx = Ctx {
             state,
@@ -234,7 +238,8 @@ async fn handle(state: Arc<AppState>, peer: SocketAddr, req: Request<Incoming>) 
             }
         }
     };
-    resp.headers_mut().insert("x-request-id", request_id.clone());
+    resp.headers_mut()
+        .insert("x-request-id", request_id.clone());
     if let Some(d) = &limit {
         d.apply(resp.headers_mut());
     }
@@ -384,7 +389,11 @@ async fn dispatch(mut ctx: Ctx, route: &mut &'static str) -> HandlerResult {
         ["api", "models", rest @ ..] if !rest.is_empty() => {
             *route = "/api/models/{model_id}";
             if !get {
-                let allow = if rest == ["refresh"] { "GET, HEAD, POST" } else { GET };
+                let allow = if rest == ["refresh"] {
+                    "GET, HEAD, POST"
+                } else {
+                    GET
+                };
                 return Err(ApiError::method_not_allowed(&m, allow));
             }
             let id = rest.join("/");

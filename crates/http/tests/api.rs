@@ -28,7 +28,13 @@ fn ids(v: &Value) -> Vec<String> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|m| format!("{}/{}", m["provider"].as_str().unwrap(), m["id"].as_str().unwrap()))
+        .map(|m| {
+            format!(
+                "{}/{}",
+                m["provider"].as_str().unwrap(),
+                m["id"].as_str().unwrap()
+            )
+        })
         .collect()
 }
 
@@ -41,9 +47,14 @@ async fn catalog_is_the_default_without_providers() {
     assert_eq!(v["count"], 50);
     assert_eq!(v["pagination"]["limit"], 50);
     assert!(v["pagination"]["total"].as_u64().unwrap() > 5_000);
-    assert!(v["models"].as_array().unwrap().iter().all(|m| m["source"] == "catalog"));
+    assert!(v["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|m| m["source"] == "catalog"));
 
-    let (_, v) = get_json(&gw.url("/api/models?provider=openai&min_context=100000&limit=1000")).await;
+    let (_, v) =
+        get_json(&gw.url("/api/models?provider=openai&min_context=100000&limit=1000")).await;
     let models = v["models"].as_array().unwrap();
     assert!(!models.is_empty());
     assert!(models
@@ -81,10 +92,12 @@ async fn discovers_from_three_wire_formats_with_catalog_facts() {
     assert_eq!(v["cache_hit"], false);
     let all = ids(&v);
     for p in ["openai/", "anthropic/", "gemini/"] {
-        assert!(all.iter().any(|id| id.starts_with(p)), "{p} missing from {all:?}");
+        assert!(
+            all.iter().any(|id| id.starts_with(p)),
+            "{p} missing from {all:?}"
+        );
     }
-    let mut providers: Vec<String> =
-        serde_json::from_value(v["providers"].clone()).unwrap();
+    let mut providers: Vec<String> = serde_json::from_value(v["providers"].clone()).unwrap();
     providers.sort();
     assert_eq!(providers, ["anthropic", "gemini", "openai"]);
     // A dated OpenAI snapshot gets GPT-4o facts from the catalog (per 1K tokens).
@@ -113,7 +126,10 @@ async fn discovers_from_three_wire_formats_with_catalog_facts() {
         .as_array()
         .unwrap()
         .iter()
-        .all(|m| m["capabilities"].as_array().unwrap().contains(&Value::from("vision"))));
+        .all(|m| m["capabilities"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("vision"))));
     let (_, v) = get_json(&gw.url("/api/models?max_cost=0.001&limit=1000")).await;
     assert!(v["models"]
         .as_array()
@@ -152,7 +168,10 @@ async fn search_ranks_exact_then_prefix_then_substring() {
 #[tokio::test]
 async fn model_details_and_not_found_suggestions() {
     let (mock, gw) = three_providers().await;
-    mock.add_model(ProviderKind::Openai, MockModel::new("ft:gpt-4o-mini:org/custom:abc"));
+    mock.add_model(
+        ProviderKind::Openai,
+        MockModel::new("ft:gpt-4o-mini:org/custom:abc"),
+    );
     let (status, v) = get_json(&gw.url("/api/models/gpt-4o-mini?provider=openai")).await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["model"]["id"], "gpt-4o-mini");
@@ -168,7 +187,10 @@ async fn model_details_and_not_found_suggestions() {
     assert_eq!(v["error"]["code"], "MODEL_NOT_FOUND");
     let suggestions: Vec<String> =
         serde_json::from_value(v["error"]["details"]["available_models"].clone()).unwrap();
-    assert!(suggestions.iter().any(|s| s.contains("gpt-4o-mini")), "{suggestions:?}");
+    assert!(
+        suggestions.iter().any(|s| s.contains("gpt-4o-mini")),
+        "{suggestions:?}"
+    );
 }
 
 #[tokio::test]
@@ -208,11 +230,22 @@ async fn failing_provider_keeps_its_models_stale() {
 
     let (_, v) = get_json(&gw.url("/api/models?provider=anthropic&limit=1000")).await;
     assert_eq!(ids(&v), before, "last good list is kept");
-    assert!(v["models"].as_array().unwrap().iter().all(|m| m["stale"] == true));
+    assert!(v["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|m| m["stale"] == true));
     let (_, v) = get_json(&gw.url("/api/models?provider=openai&limit=1000")).await;
-    assert!(v["models"].as_array().unwrap().iter().all(|m| m["stale"] == false));
+    assert!(v["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|m| m["stale"] == false));
     let (_, status) = get_json(&gw.url("/api/providers/status")).await;
-    assert_eq!(status["providers"]["anthropic"]["status"], "error", "{status}");
+    assert_eq!(
+        status["providers"]["anthropic"]["status"], "error",
+        "{status}"
+    );
     assert!(!status.to_string().contains(MockUpstream::API_KEY));
     let (code, health) = get_json(&gw.url("/health")).await;
     assert_eq!(code, 200);
@@ -242,7 +275,11 @@ async fn restart_with_providers_down_serves_the_persisted_list() {
     let (status, v) = get_json(&gw.url("/api/models?limit=1000")).await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(ids(&v), first);
-    assert!(v["models"].as_array().unwrap().iter().all(|m| m["stale"] == true));
+    assert!(v["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|m| m["stale"] == true));
 }
 
 #[tokio::test]
@@ -256,7 +293,8 @@ async fn cursor_pages_stay_stable_across_a_refresh() {
     // A model sorting before the cursor appears; the next page must neither repeat nor skip.
     mock.add_model(ProviderKind::Openai, MockModel::new("aaa-first"));
     gw.state.discovery.refresh(None).await;
-    let (status, p2) = get_json(&gw.url(&format!("/api/models?sort=id&limit=3&cursor={cursor}"))).await;
+    let (status, p2) =
+        get_json(&gw.url(&format!("/api/models?sort=id&limit=3&cursor={cursor}"))).await;
     assert_eq!(status, 200, "{p2}");
     assert_eq!(ids(&p2), all[3..6]);
 }
@@ -300,10 +338,14 @@ fn decode(encoding: Option<&str>, bytes: &[u8]) -> Vec<u8> {
     match encoding {
         None => out.extend_from_slice(bytes),
         Some("gzip") => {
-            flate2::read::GzDecoder::new(bytes).read_to_end(&mut out).unwrap();
+            flate2::read::GzDecoder::new(bytes)
+                .read_to_end(&mut out)
+                .unwrap();
         }
         Some("br") => {
-            brotli::Decompressor::new(bytes, 4096).read_to_end(&mut out).unwrap();
+            brotli::Decompressor::new(bytes, 4096)
+                .read_to_end(&mut out)
+                .unwrap();
         }
         Some("zstd") => out = zstd::decode_all(bytes).unwrap(),
         Some(other) => panic!("unexpected encoding {other}"),
@@ -372,7 +414,11 @@ async fn admin_routes_accept_loopback_without_a_token_and_check_a_token() {
     let mut settings = settings_with(vec![("openai", mock_provider(&mock, ProviderKind::Openai))]);
     settings.server.admin_token = Some(modelgate_types::Secret::new("s3cret-admin"));
     let gw = start(settings).await;
-    let resp = client().post(gw.url("/api/models/refresh")).send().await.unwrap();
+    let resp = client()
+        .post(gw.url("/api/models/refresh"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 401);
     let v: Value = resp.json().await.unwrap();
     assert_eq!(v["error"]["code"], "UNAUTHORIZED");
@@ -460,7 +506,11 @@ async fn websocket_receives_model_added() {
 #[tokio::test]
 async fn concurrent_misses_make_one_upstream_call() {
     let mock = MockUpstream::start().await;
-    let gw = start(settings_with(vec![("openai", mock_provider(&mock, ProviderKind::Openai))])).await;
+    let gw = start(settings_with(vec![(
+        "openai",
+        mock_provider(&mock, ProviderKind::Openai),
+    )]))
+    .await;
     let (status, _) = get_json(&gw.url("/api/models")).await;
     assert_eq!(status, 200);
     let resp = client().delete(gw.url("/api/cache")).send().await.unwrap();

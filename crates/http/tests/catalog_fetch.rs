@@ -59,7 +59,10 @@ async fn fresher_catalog_is_swapped_in() {
     assert!(refresh_catalog(&reqwest::Client::new(), &d, &settings).await);
     let c = d.catalog();
     assert_eq!(c.model_count(), 1);
-    assert!(!c.provenance().source.contains("token"), "query string is not shown");
+    assert!(
+        !c.provenance().source.contains("token"),
+        "query string is not shown"
+    );
     let m = c.get("openai", "gpt-x").unwrap().to_model("openai");
     assert_eq!(m.input_cost, Some(0.0015));
     assert_eq!(m.context_length, Some(1_000_000));

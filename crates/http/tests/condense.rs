@@ -71,10 +71,19 @@ async fn bad_input_is_a_clear_400() {
     let url = gw.url("/api/condense");
     let cases = [
         (json!({"messages": [], "max_tokens": 100}), "messages"),
-        (json!({"messages": conversation(1), "max_tokens": 0}), "max_tokens"),
-        (json!({"messages": conversation(1), "max_tokens": -5}), "max_tokens"),
+        (
+            json!({"messages": conversation(1), "max_tokens": 0}),
+            "max_tokens",
+        ),
+        (
+            json!({"messages": conversation(1), "max_tokens": -5}),
+            "max_tokens",
+        ),
         (json!({"messages": conversation(1)}), "max_tokens"),
-        (json!({"messages": conversation(1), "max_tokens": 100, "strategy": "magic"}), "strategy"),
+        (
+            json!({"messages": conversation(1), "max_tokens": 100, "strategy": "magic"}),
+            "strategy",
+        ),
         (json!({"messages": "nope", "max_tokens": 100}), "body"),
     ];
     for (body, field) in cases {
@@ -83,7 +92,11 @@ async fn bad_input_is_a_clear_400() {
         assert_eq!(v["error"]["code"], "INVALID_REQUEST", "{v}");
         assert_eq!(v["error"]["details"]["field"], field, "{body}: {v}");
     }
-    let (_, _, v) = post(&url, &json!({"messages": conversation(1), "max_tokens": 100, "strategy": "magic"})).await;
+    let (_, _, v) = post(
+        &url,
+        &json!({"messages": conversation(1), "max_tokens": 100, "strategy": "magic"}),
+    )
+    .await;
     assert_eq!(
         v["error"]["details"]["valid_strategies"],
         json!(["truncate", "middle_out", "extractive", "summarize"])
@@ -153,7 +166,11 @@ async fn summarize_uses_the_provider_and_falls_back_to_extractive() {
     let mock = MockUpstream::start().await;
     // The mock echoes its prompt, so keep the summarizer's input small enough that the
     // echoed "summary" fits the budget.
-    let gw = start(summarizing(&mock, json!({"summarize_max_input_tokens": 200}))).await;
+    let gw = start(summarizing(
+        &mock,
+        json!({"summarize_max_input_tokens": 200}),
+    ))
+    .await;
     let body = json!({"messages": conversation(30), "max_tokens": 400, "model": "gpt-4o", "strategy": "summarize"});
     let (code, _, v) = post(&gw.url("/api/condense"), &body).await;
     assert_eq!(code, 200, "{v}");
@@ -175,7 +192,11 @@ async fn summarize_uses_the_provider_and_falls_back_to_extractive() {
 async fn a_full_queue_answers_503_with_retry_after() {
     let mock = MockUpstream::start().await;
     mock.set_latency(ProviderKind::Openai, Duration::from_secs(3));
-    let gw = start(summarizing(&mock, json!({"workers": 1, "queue_capacity": 1}))).await;
+    let gw = start(summarizing(
+        &mock,
+        json!({"workers": 1, "queue_capacity": 1}),
+    ))
+    .await;
     let url = gw.url("/api/condense/async");
     let job = |i: usize| json!({"messages": conversation(20 + i), "max_tokens": 300, "strategy": "summarize"});
     let (code, _, first) = post(&url, &job(0)).await;
@@ -188,5 +209,11 @@ async fn a_full_queue_answers_503_with_retry_after() {
     assert_eq!(v["error"]["code"], "SERVICE_UNAVAILABLE");
     let retry: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!(retry >= 1);
-    assert_eq!(v["error"]["details"]["retry_after"].as_u64().or(v["error"]["retry_after"].as_u64()), Some(retry), "{v}");
+    assert_eq!(
+        v["error"]["details"]["retry_after"]
+            .as_u64()
+            .or(v["error"]["retry_after"].as_u64()),
+        Some(retry),
+        "{v}"
+    );
 }

@@ -181,9 +181,9 @@ async fn shutdown_drains_in_flight_request_and_refuses_new_connections() {
             async move {
                 let _ = started.send(()).await;
                 rel.notified().await;
-                Ok::<_, std::convert::Infallible>(http::Response::new(
-                    modelgate_http::body::full("done"),
-                ))
+                Ok::<_, std::convert::Infallible>(http::Response::new(modelgate_http::body::full(
+                    "done",
+                )))
             }
         })
     };
@@ -192,7 +192,11 @@ async fn shutdown_drains_in_flight_request_and_refuses_new_connections() {
         let _ = stop_rx.await;
     }));
     let request = tokio::spawn(async move {
-        let resp = client().get(format!("http://{addr}/slow")).send().await.unwrap();
+        let resp = client()
+            .get(format!("http://{addr}/slow"))
+            .send()
+            .await
+            .unwrap();
         (resp.status(), resp.text().await.unwrap())
     });
     let mut started_rx = started_rx;
@@ -208,7 +212,10 @@ async fn shutdown_drains_in_flight_request_and_refuses_new_connections() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     assert!(refused, "listener still accepting after shutdown");
-    assert!(!task.is_finished(), "serve must wait for the in-flight request");
+    assert!(
+        !task.is_finished(),
+        "serve must wait for the in-flight request"
+    );
     // ...and the in-flight request still completes with 200.
     release.notify_one();
     let (status, body) = request.await.unwrap();

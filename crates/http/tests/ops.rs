@@ -23,9 +23,17 @@ const KEY_B: &str = "sk-client-b-secret";
 
 fn state_with_clock(settings: Settings) -> (AppState, Arc<ManualClock>) {
     let clock = Arc::new(ManualClock::default());
-    let mut state =
-        build_state(settings, ConfigSource::Defaults, Catalog::embedded(), |_| None).unwrap();
-    state.ratelimit = Arc::new(RateLimiter::with_clock(&state.settings.rate_limit, clock.clone()));
+    let mut state = build_state(
+        settings,
+        ConfigSource::Defaults,
+        Catalog::embedded(),
+        |_| None,
+    )
+    .unwrap();
+    state.ratelimit = Arc::new(RateLimiter::with_clock(
+        &state.settings.rate_limit,
+        clock.clone(),
+    ));
     (state, clock)
 }
 
@@ -77,16 +85,27 @@ async fn two_hundred_concurrent_requests_from_one_client_let_exactly_the_burst_t
     assert_eq!(limited.len(), 150);
     let mut remainings: Vec<u64> = results.iter().filter(|r| r.0 == 200).map(|r| r.2).collect();
     remainings.sort_unstable();
-    assert_eq!(remainings, (0..50).collect::<Vec<_>>(), "each pass sees its own remaining");
+    assert_eq!(
+        remainings,
+        (0..50).collect::<Vec<_>>(),
+        "each pass sees its own remaining"
+    );
     for (_, limit, remaining, reset, retry, body) in &limited {
         assert_eq!(*limit, 50);
         assert_eq!(*remaining, 0);
         assert_eq!(body["error"]["code"], "RATE_LIMITED");
         let retry_after = body["error"]["retry_after"].as_u64().unwrap();
-        assert_eq!(Some(retry_after), *retry, "Retry-After header agrees with the body");
+        assert_eq!(
+            Some(retry_after),
+            *retry,
+            "Retry-After header agrees with the body"
+        );
         // 1000/min: one request every 60 ms, so the next one is at most a second away.
         assert_eq!(retry_after, 1);
-        assert!(*reset + 1 >= unix_now() + retry_after, "reset is not before retry");
+        assert!(
+            *reset + 1 >= unix_now() + retry_after,
+            "reset is not before retry"
+        );
     }
     // A second client (a recognised API key) is unaffected.
     let resp = c
@@ -110,7 +129,10 @@ async fn two_hundred_concurrent_requests_from_one_client_let_exactly_the_burst_t
     let resp = c.get(gw.url("/health/live")).send().await.unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(header(&resp, "x-ratelimit-remaining"), 0);
-    assert_eq!(c.get(gw.url("/health/live")).send().await.unwrap().status(), 429);
+    assert_eq!(
+        c.get(gw.url("/health/live")).send().await.unwrap().status(),
+        429
+    );
     // Every response carries the headers, errors included.
     clock.advance(Duration::from_secs(60));
     let resp = c.get(gw.url("/no/such/route")).send().await.unwrap();
@@ -145,7 +167,10 @@ async fn limits_follow_the_config_including_route_overrides() {
             out
         }
     };
-    assert_eq!(statuses("/health/live", 4).await, vec![(200, 3), (200, 3), (200, 3), (429, 3)]);
+    assert_eq!(
+        statuses("/health/live", 4).await,
+        vec![(200, 3), (200, 3), (200, 3), (429, 3)]
+    );
     // The override is its own bucket with its own limit.
     let s = statuses("/api/cache/stats", 2).await;
     assert_eq!(s, vec![(200, 1), (429, 1)]);
@@ -197,11 +222,18 @@ fn parse_exposition(text: &str) -> Vec<(String, BTreeMap<String, String>, f64)> 
                 (Some("TYPE"), Some(name), Some(kind)) => {
                     assert!(is_name(name), "{}", at());
                     assert!(
-                        matches!(kind, "counter" | "gauge" | "histogram" | "summary" | "untyped"),
+                        matches!(
+                            kind,
+                            "counter" | "gauge" | "histogram" | "summary" | "untyped"
+                        ),
                         "{}",
                         at()
                     );
-                    assert!(types.insert(name.to_owned(), kind.to_owned()).is_none(), "TYPE twice: {}", at());
+                    assert!(
+                        types.insert(name.to_owned(), kind.to_owned()).is_none(),
+                        "TYPE twice: {}",
+                        at()
+                    );
                 }
                 _ => {}
             }
@@ -250,9 +282,19 @@ fn parse_exposition(text: &str) -> Vec<(String, BTreeMap<String, String>, f64)> 
         assert!(is_name(name), "{}", at());
         let family = ["_bucket", "_count", "_sum"]
             .iter()
-            .find_map(|s| name.strip_suffix(s).filter(|f| types.get(*f).is_some_and(|k| k == "histogram" || k == "summary")))
+            .find_map(|s| {
+                name.strip_suffix(s).filter(|f| {
+                    types
+                        .get(*f)
+                        .is_some_and(|k| k == "histogram" || k == "summary")
+                })
+            })
             .unwrap_or(name);
-        assert!(types.contains_key(family), "sample before its TYPE: {}", at());
+        assert!(
+            types.contains_key(family),
+            "sample before its TYPE: {}",
+            at()
+        );
         samples.push((name.to_owned(), labels, value));
     }
     // Histogram consistency.
@@ -264,20 +306,30 @@ fn parse_exposition(text: &str) -> Vec<(String, BTreeMap<String, String>, f64)> 
         for (name, labels, v) in &samples {
             if name == &format!("{family}_bucket") {
                 let le = labels["le"].parse::<f64>().unwrap_or(f64::INFINITY);
-                let key = labels.iter().filter(|(k, _)| *k != "le").map(|(k, v)| (k.clone(), v.clone())).collect();
+                let key = labels
+                    .iter()
+                    .filter(|(k, _)| *k != "le")
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
                 series.entry(key).or_default().push((le, *v));
             }
         }
         for (key, mut buckets) in series {
             buckets.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap());
-            assert!(buckets.windows(2).all(|w| w[0].1 <= w[1].1), "{family} not cumulative");
+            assert!(
+                buckets.windows(2).all(|w| w[0].1 <= w[1].1),
+                "{family} not cumulative"
+            );
             let inf = buckets.last().unwrap();
             assert!(inf.0.is_infinite(), "{family} lacks +Inf");
             let count = samples
                 .iter()
                 .find(|(n, l, _)| {
                     n == &format!("{family}_count")
-                        && l.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<Vec<_>>() == key
+                        && l.iter()
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                            .collect::<Vec<_>>()
+                            == key
                 })
                 .map(|s| s.2);
             assert_eq!(count, Some(inf.1), "{family} +Inf != _count");
@@ -303,10 +355,17 @@ async fn prometheus_exposition_parses_and_holds_no_secret_or_raw_path() {
     ] {
         c.get(gw.url(path)).bearer_auth(KEY_A).send().await.unwrap();
     }
-    c.get(gw.url("/v1/models")).bearer_auth("sk-wrong-guess").send().await.unwrap();
+    c.get(gw.url("/v1/models"))
+        .bearer_auth("sk-wrong-guess")
+        .send()
+        .await
+        .unwrap();
     let resp = c.get(gw.url("/metrics/prometheus")).send().await.unwrap();
     assert_eq!(resp.status(), 200);
-    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/plain; version=0.0.4"));
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain; version=0.0.4"));
     let text = resp.text().await.unwrap();
     let samples = parse_exposition(&text);
     let find = |name: &str, label: (&str, &str)| {
@@ -315,14 +374,32 @@ async fn prometheus_exposition_parses_and_holds_no_secret_or_raw_path() {
             .find(|(n, l, _)| n == name && l.get(label.0).map(String::as_str) == Some(label.1))
             .map(|s| s.2)
     };
-    assert!(find("proxy_api_requests_total", ("provider", "openai")).unwrap() >= 1.0, "{text}");
+    assert!(
+        find("proxy_api_requests_total", ("provider", "openai")).unwrap() >= 1.0,
+        "{text}"
+    );
     assert!(find("proxy_api_response_time_avg", ("provider", "openai")).is_some());
-    assert_eq!(find("modelgate_provider_up", ("provider", "openai")), Some(1.0));
+    assert_eq!(
+        find("modelgate_provider_up", ("provider", "openai")),
+        Some(1.0)
+    );
     assert!(find("modelgate_provider_models", ("provider", "openai")).unwrap() >= 1.0);
     assert!(find("modelgate_cache_misses_total", ("provider", "openai")).is_some());
-    assert!(find("modelgate_provider_call_duration_seconds_count", ("operation", "list_models")).is_some());
-    assert!(find("modelgate_http_requests_total", ("route", "/api/models/{model_id}")).is_some());
-    assert!(find("modelgate_http_request_duration_seconds_count", ("route", "/api/models")).is_some());
+    assert!(find(
+        "modelgate_provider_call_duration_seconds_count",
+        ("operation", "list_models")
+    )
+    .is_some());
+    assert!(find(
+        "modelgate_http_requests_total",
+        ("route", "/api/models/{model_id}")
+    )
+    .is_some());
+    assert!(find(
+        "modelgate_http_request_duration_seconds_count",
+        ("route", "/api/models")
+    )
+    .is_some());
     assert!(text.contains("# TYPE proxy_api_requests_total counter"));
     assert!(text.contains("# HELP proxy_api_requests_total Total number of requests"));
     // Only operator-chosen label values.
@@ -332,13 +409,24 @@ async fn prometheus_exposition_parses_and_holds_no_secret_or_raw_path() {
         .collect();
     for r in &routes {
         assert!(
-            r.starts_with('/') && !r.contains("secret") && !r.contains("SECRET") && !r.contains("zzz")
+            r.starts_with('/')
+                && !r.contains("secret")
+                && !r.contains("SECRET")
+                && !r.contains("zzz")
                 || r.starts_with('(')
                 || *r == "unmatched",
             "route label {r:?}"
         );
     }
-    for needle in [KEY_A, ADMIN, MockUpstream::API_KEY, "sk-wrong-guess", "secret-model-xyz", "SECRETPATH", "zzz-client-chosen"] {
+    for needle in [
+        KEY_A,
+        ADMIN,
+        MockUpstream::API_KEY,
+        "sk-wrong-guess",
+        "secret-model-xyz",
+        "SECRETPATH",
+        "zzz-client-chosen",
+    ] {
         assert!(!text.contains(needle), "{needle} leaked into metrics");
     }
     if let Ok(out) = std::process::Command::new("promtool")
@@ -354,14 +442,23 @@ async fn prometheus_exposition_parses_and_holds_no_secret_or_raw_path() {
         })
     {
         // Lint warnings (exit 3) are fine; a parse error is not.
-        assert_ne!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_ne!(
+            out.status.code(),
+            Some(1),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
 #[tokio::test]
 async fn metrics_json_has_the_spec_sections() {
     let mock = MockUpstream::start().await;
-    let gw = start(settings_with(vec![("openai", mock_provider(&mock, ProviderKind::Openai))])).await;
+    let gw = start(settings_with(vec![(
+        "openai",
+        mock_provider(&mock, ProviderKind::Openai),
+    )]))
+    .await;
     assert_eq!(get_json(&gw.url("/api/models")).await.0, 200);
     let (status, v) = get_json(&gw.url("/metrics")).await;
     assert_eq!(status, 200);
@@ -372,7 +469,12 @@ async fn metrics_json_has_the_spec_sections() {
     assert!(p["avg_response_time"].as_f64().is_some());
     assert!(p["total_tokens"].is_u64());
     assert!(p["models"].is_object());
-    for key in ["summarization", "cache_performance", "connection_pool", "system_health"] {
+    for key in [
+        "summarization",
+        "cache_performance",
+        "connection_pool",
+        "system_health",
+    ] {
         assert!(v[key].is_object(), "{key}: {v}");
     }
     assert!(v["cache_performance"]["total_requests"].as_u64().unwrap() >= 1);
@@ -437,19 +539,45 @@ async fn admin_token_and_api_keys_are_enforced() {
     let reload = gw.url("/api/config/reload");
     let r = c.post(&reload).send().await.unwrap();
     assert_eq!(r.status(), 401);
-    let r = c.post(&reload).bearer_auth("wrong-token-0123456789").send().await.unwrap();
+    let r = c
+        .post(&reload)
+        .bearer_auth("wrong-token-0123456789")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
     let body = r.text().await.unwrap();
     assert!(!body.contains(ADMIN));
     // /v1/* needs a key; other routes do not.
-    assert_eq!(c.get(gw.url("/v1/models")).send().await.unwrap().status(), 401);
-    let r = c.get(gw.url("/v1/models")).bearer_auth("sk-wrong").send().await.unwrap();
+    assert_eq!(
+        c.get(gw.url("/v1/models")).send().await.unwrap().status(),
+        401
+    );
+    let r = c
+        .get(gw.url("/v1/models"))
+        .bearer_auth("sk-wrong")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
-    let r = c.get(gw.url("/v1/models")).bearer_auth(KEY_A).send().await.unwrap();
+    let r = c
+        .get(gw.url("/v1/models"))
+        .bearer_auth(KEY_A)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
-    let r = c.get(gw.url("/v1/models")).header("x-api-key", KEY_A).send().await.unwrap();
+    let r = c
+        .get(gw.url("/v1/models"))
+        .header("x-api-key", KEY_A)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(c.get(gw.url("/api/models")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        c.get(gw.url("/api/models")).send().await.unwrap().status(),
+        200
+    );
     let r = c.post(&reload).bearer_auth(ADMIN).send().await.unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
 }
@@ -459,7 +587,13 @@ async fn without_a_token_admin_endpoints_refuse_non_loopback_peers() {
     let mut settings = Settings::default();
     settings.rate_limit.enabled = false;
     let state = Arc::new(
-        build_state(settings, ConfigSource::Defaults, Catalog::embedded(), |_| None).unwrap(),
+        build_state(
+            settings,
+            ConfigSource::Defaults,
+            Catalog::embedded(),
+            |_| None,
+        )
+        .unwrap(),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -475,12 +609,20 @@ async fn without_a_token_admin_endpoints_refuse_non_loopback_peers() {
         },
     ));
     let c = client();
-    let r = c.post(format!("http://{addr}/api/config/reload")).send().await.unwrap();
+    let r = c
+        .post(format!("http://{addr}/api/config/reload"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 403);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"]["code"], "FORBIDDEN");
     // Reads stay open.
-    let r = c.get(format!("http://{addr}/api/config/status")).send().await.unwrap();
+    let r = c
+        .get(format!("http://{addr}/api/config/status"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let _ = tx.send(());
     let _ = task.await;
@@ -506,7 +648,10 @@ fn config_yaml(dir: &std::path::Path, models: &[&str], extra_provider: bool, rpm
 
 async fn start_from_file(path: &std::path::Path) -> common::Gateway {
     let loaded = modelgate_config::load(Some(path)).unwrap();
-    let state = build_state(loaded.settings, loaded.source, Catalog::embedded(), |_| None).unwrap();
+    let state = build_state(loaded.settings, loaded.source, Catalog::embedded(), |_| {
+        None
+    })
+    .unwrap();
     start_state(state).await
 }
 
@@ -521,14 +666,31 @@ async fn reload_swaps_changed_providers_and_rejects_invalid_files() {
     assert_eq!(v["models"].as_array().unwrap().len(), 1, "{v}");
 
     // Same file: nothing to do.
-    let v: Value = c.post(gw.url("/api/config/reload")).send().await.unwrap().json().await.unwrap();
+    let v: Value = c
+        .post(gw.url("/api/config/reload"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(v["status"], "success");
     assert_eq!(v["changes_detected"], false);
     assert_eq!(v["providers_updated"], serde_json::json!([]));
 
     // A new provider and a changed one.
-    write_config(&path, &config_yaml(&dir.0, &["a-one", "a-two"], true, 600_000));
-    let v: Value = c.post(gw.url("/api/config/reload")).send().await.unwrap().json().await.unwrap();
+    write_config(
+        &path,
+        &config_yaml(&dir.0, &["a-one", "a-two"], true, 600_000),
+    );
+    let v: Value = c
+        .post(gw.url("/api/config/reload"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(v["changes_detected"], true, "{v}");
     assert_eq!(v["providers_updated"], serde_json::json!(["alpha", "beta"]));
     assert!(v["reload_time_ms"].is_u64());
@@ -551,19 +713,33 @@ async fn reload_swaps_changed_providers_and_rejects_invalid_files() {
         .iter()
         .map(|p| p["path"].as_str().unwrap().to_owned())
         .collect();
-    for want in ["rate_limit.burst", "cache.ttl_seconds", "providers.alpha.base_url"] {
+    for want in [
+        "rate_limit.burst",
+        "cache.ttl_seconds",
+        "providers.alpha.base_url",
+    ] {
         assert!(paths.contains(want), "missing {want} in {paths:?}");
     }
     let (_, status) = get_json(&gw.url("/api/config/status")).await;
     assert_eq!(status["status"], "invalid");
-    assert_eq!(status["providers_configured"], 2, "old config still running");
+    assert_eq!(
+        status["providers_configured"], 2,
+        "old config still running"
+    );
     assert!(status["validation_errors"].as_array().unwrap().len() >= 3);
     let (_, v) = get_json(&gw.url("/api/models?provider=beta")).await;
     assert_eq!(v["models"].as_array().unwrap().len(), 1);
 
     // Fixed again: status is valid.
     write_config(&path, &config_yaml(&dir.0, &["a-one"], false, 600_000));
-    let v: Value = c.post(gw.url("/api/config/reload")).send().await.unwrap().json().await.unwrap();
+    let v: Value = c
+        .post(gw.url("/api/config/reload"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(v["providers_updated"], serde_json::json!(["alpha", "beta"]));
     let (_, status) = get_json(&gw.url("/api/config/status")).await;
     assert_eq!(status["status"], "valid");
@@ -587,7 +763,12 @@ async fn reload_under_load_fails_no_request() {
                 let c = client();
                 let (mut ok, mut failed) = (0u32, Vec::new());
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    for path in ["/api/models", "/v1/models", "/health", "/api/providers/status"] {
+                    for path in [
+                        "/api/models",
+                        "/v1/models",
+                        "/health",
+                        "/api/providers/status",
+                    ] {
                         let s = c.get(gw.url(path)).send().await.unwrap().status().as_u16();
                         if s == 200 {
                             ok += 1;
@@ -602,7 +783,11 @@ async fn reload_under_load_fails_no_request() {
         .collect();
     let c = client();
     for i in 0..10 {
-        let models: &[&str] = if i % 2 == 0 { &["a-one", "a-two"] } else { &["a-one"] };
+        let models: &[&str] = if i % 2 == 0 {
+            &["a-one", "a-two"]
+        } else {
+            &["a-one"]
+        };
         write_config(&path, &config_yaml(&dir.0, models, i % 3 == 0, 600_000 + i));
         let r = c.post(gw.url("/api/config/reload")).send().await.unwrap();
         assert_eq!(r.status(), 200);
@@ -612,7 +797,10 @@ async fn reload_under_load_fails_no_request() {
     let mut total = 0;
     for w in workers {
         let (ok, failed) = w.await.unwrap();
-        assert!(failed.is_empty(), "failed requests during reload: {failed:?}");
+        assert!(
+            failed.is_empty(),
+            "failed requests during reload: {failed:?}"
+        );
         total += ok;
     }
     assert!(total > 0);

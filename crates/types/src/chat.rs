@@ -120,7 +120,10 @@ impl ChatMessage {
 
     /// The text content ("" when there is none).
     pub fn text(&self) -> String {
-        self.content.as_ref().map(MessageContent::text).unwrap_or_default()
+        self.content
+            .as_ref()
+            .map(MessageContent::text)
+            .unwrap_or_default()
     }
 }
 
@@ -372,7 +375,8 @@ mod tests {
 
     #[test]
     fn unknown_role_is_rejected() {
-        let raw = serde_json::json!({"model": "m", "messages": [{"role": "robot", "content": "x"}]});
+        let raw =
+            serde_json::json!({"model": "m", "messages": [{"role": "robot", "content": "x"}]});
         assert!(serde_json::from_value::<ChatRequest>(raw).is_err());
     }
 

@@ -21,6 +21,8 @@ pub use model::{
     Capability, Modalities, Modality, Model, ModelSource, ModelStatus, Pricing, UnknownCapability,
 };
 pub use page::{Cursor, CursorError, Page, Pagination};
-pub use query::{FilterError, ModelQuery, SortField, SortKey, SourceFilter, MAX_LIMIT, DEFAULT_LIMIT};
-pub use timefmt::{format_rfc3339, now_rfc3339, parse_rfc3339, unix_to_rfc3339};
 pub use provider::{MockSettings, ProviderConfig, ProviderKind, Secret};
+pub use query::{
+    FilterError, ModelQuery, SortField, SortKey, SourceFilter, DEFAULT_LIMIT, MAX_LIMIT,
+};
+pub use timefmt::{format_rfc3339, now_rfc3339, parse_rfc3339, unix_to_rfc3339};

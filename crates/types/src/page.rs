@@ -79,7 +79,9 @@ mod tests {
             id: "gpt-4o".into(),
         };
         let s = c.encode();
-        assert!(s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert!(s
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
         assert_eq!(Cursor::decode(&s), Ok(c));
         assert_eq!(Cursor::decode("not base64!"), Err(CursorError::Malformed));
         assert_eq!(Cursor::decode("e30"), Err(CursorError::Malformed)); // "{}"

@@ -328,9 +328,13 @@ mod tests {
         assert_eq!(serde_json::to_string(&s).expect("ser"), "\"***\"");
         let mut cfg = ProviderConfig::new(ProviderKind::Openai);
         cfg.api_key = Some(s.clone());
-        cfg.headers.insert("X-Extra".into(), Secret::new("hdr-secret"));
+        cfg.headers
+            .insert("X-Extra".into(), Secret::new("hdr-secret"));
         let dbg = format!("{cfg:?}");
-        assert!(!dbg.contains("sk-live-123") && !dbg.contains("hdr-secret"), "{dbg}");
+        assert!(
+            !dbg.contains("sk-live-123") && !dbg.contains("hdr-secret"),
+            "{dbg}"
+        );
         assert_eq!(s.expose(), "sk-live-123");
     }
 
@@ -348,8 +352,18 @@ mod tests {
         let mut cfg = ProviderConfig::new(ProviderKind::Openai);
         cfg.api_key_env = Some("KEY".into());
         let env = |name: &str| (name == "KEY").then(|| "from-env".to_owned());
-        assert_eq!(cfg.resolve_key(env).map(|s| s.expose().to_owned()).as_deref(), Some("from-env"));
+        assert_eq!(
+            cfg.resolve_key(env)
+                .map(|s| s.expose().to_owned())
+                .as_deref(),
+            Some("from-env")
+        );
         cfg.api_key = Some(Secret::new("inline"));
-        assert_eq!(cfg.resolve_key(env).map(|s| s.expose().to_owned()).as_deref(), Some("inline"));
+        assert_eq!(
+            cfg.resolve_key(env)
+                .map(|s| s.expose().to_owned())
+                .as_deref(),
+            Some("inline")
+        );
     }
 }

@@ -313,9 +313,10 @@ impl ModelQuery {
                     })?
                 }
                 "cursor" => {
-                    q.cursor = Some(Cursor::decode(value.trim()).map_err(|e| {
-                        FilterError::new(key, value, e.to_string())
-                    })?)
+                    q.cursor = Some(
+                        Cursor::decode(value.trim())
+                            .map_err(|e| FilterError::new(key, value, e.to_string()))?,
+                    )
                 }
                 "fields" => {
                     let mut fields = Vec::new();
@@ -434,7 +435,10 @@ mod tests {
         let a = parse(&[("capabilities", r#"["vision","tool_use"]"#)]).expect("json");
         let b = parse(&[("capabilities", "vision,tool_use")]).expect("csv");
         let c = parse(&[("capabilities", "vision"), ("capabilities", "tool_use")]).expect("rep");
-        assert_eq!(a.capabilities, vec![Capability::Vision, Capability::ToolUse]);
+        assert_eq!(
+            a.capabilities,
+            vec![Capability::Vision, Capability::ToolUse]
+        );
         assert_eq!(a.capabilities, b.capabilities);
         assert_eq!(b.capabilities, c.capabilities);
         let err = parse(&[("capabilities", "[vision")]).expect_err("bad json");
@@ -476,6 +480,9 @@ mod tests {
     fn filters_applied_serialisation_skips_unset() {
         let q = parse(&[("supports_chat", "true"), ("min_context", "100000")]).expect("ok");
         let v = serde_json::to_value(&q).expect("serialise");
-        assert_eq!(v, serde_json::json!({"supports_chat": true, "min_context": 100000}));
+        assert_eq!(
+            v,
+            serde_json::json!({"supports_chat": true, "min_context": 100000})
+        );
     }
 }

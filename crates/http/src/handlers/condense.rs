@@ -129,8 +129,15 @@ pub async fn condense(ctx: &mut Ctx) -> Result<Response<Body>, ApiError> {
     priority(ctx)?;
     let request = read_request(ctx).await?;
     let service = &ctx.state.condense;
-    let job = service.condenser.validate(request).map_err(condense_error)?;
-    let result = service.condenser.condense(job).await.map_err(condense_error)?;
+    let job = service
+        .condenser
+        .validate(request)
+        .map_err(condense_error)?;
+    let result = service
+        .condenser
+        .condense(job)
+        .await
+        .map_err(condense_error)?;
     let mut body = serde_json::to_value(&result).map_err(|e| ApiError::internal(e.to_string()))?;
     if let Value::Object(map) = &mut body {
         map.insert("status".into(), json!("success"));
@@ -143,7 +150,10 @@ pub async fn submit(ctx: &mut Ctx) -> Result<Response<Body>, ApiError> {
     let priority = priority(ctx)?;
     let request = read_request(ctx).await?;
     let service = &ctx.state.condense;
-    let job = service.condenser.validate(request).map_err(condense_error)?;
+    let job = service
+        .condenser
+        .validate(request)
+        .map_err(condense_error)?;
     let ticket = service.queue.submit(job, priority).map_err(submit_error)?;
     Ok(json_response(StatusCode::ACCEPTED, &ticket))
 }

@@ -97,7 +97,11 @@ pub async fn health(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
     let status = overall(&snap);
     let cache = ctx.state.discovery.cache_stats();
     let settings = ctx.state.current_settings();
-    let cache_word = if settings.cache.enabled { "ok" } else { "disabled" };
+    let cache_word = if settings.cache.enabled {
+        "ok"
+    } else {
+        "disabled"
+    };
     let mut body = json!({
         "status": status,
         "timestamp": modelgate_types::now_rfc3339(),
@@ -172,7 +176,10 @@ pub async fn ready(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
     let (ready, reason) = if ctx.state.shutdown.is_cancelled() {
         (false, Some("shutting down"))
     } else if overall(&snap) == "unhealthy" {
-        (false, Some("every enabled provider is failing and no model can be served"))
+        (
+            false,
+            Some("every enabled provider is failing and no model can be served"),
+        )
     } else {
         (true, None)
     };

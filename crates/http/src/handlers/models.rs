@@ -63,7 +63,10 @@ fn providers_field(snap: &Snapshot, source: SourceFilter, page: &Page<Arc<Model>
         v.dedup();
         v
     } else {
-        snap.active_providers().into_iter().map(str::to_owned).collect()
+        snap.active_providers()
+            .into_iter()
+            .map(str::to_owned)
+            .collect()
     }
 }
 
@@ -123,7 +126,9 @@ fn check_providers(ctx: &Ctx, q: &ModelQuery) -> Result<(), ApiError> {
                 ErrorCode::InvalidFilter,
                 format!("invalid value for 'provider': '{p}' is not a configured provider"),
             )
-            .with_details(json!({"parameter": "provider", "value": p, "configured_providers": known})));
+            .with_details(
+                json!({"parameter": "provider", "value": p, "configured_providers": known}),
+            ));
         }
     }
     Ok(())
@@ -155,21 +160,23 @@ pub fn find_model(
     }
     if candidates.is_empty() {
         let suggestions = set.suggest(id, 5);
-        return Err(ApiError::new(
-            ErrorCode::ModelNotFound,
-            format!("Model '{id}' not found"),
-        )
-        .with_details(json!({
-            "model_id": id,
-            "provider": q.provider.first(),
-            "available_models": suggestions,
-        })));
+        return Err(
+            ApiError::new(ErrorCode::ModelNotFound, format!("Model '{id}' not found"))
+                .with_details(json!({
+                    "model_id": id,
+                    "provider": q.provider.first(),
+                    "available_models": suggestions,
+                })),
+        );
     }
     // Several providers serve this id: prefer one whose name is the model's own vendor
     // (`openai` for gpt-4o), else the first in (provider, id) order. The others are listed.
     let best = candidates
         .iter()
-        .position(|m| m.family.as_deref().is_some_and(|f| m.provider.contains(f)) || id.starts_with(&m.provider))
+        .position(|m| {
+            m.family.as_deref().is_some_and(|f| m.provider.contains(f))
+                || id.starts_with(&m.provider)
+        })
         .unwrap_or(0);
     let model = candidates[best].clone();
     let others = candidates
@@ -225,7 +232,11 @@ pub async fn refresh(ctx: &mut Ctx) -> Result<Response<Body>, ApiError> {
         if !unknown.is_empty() {
             return Err(ApiError::invalid_request(format!(
                 "unknown or disabled provider(s): {}",
-                unknown.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                unknown
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ))
             .with_details(json!({"field": "providers", "configured_providers": configured})));
         }
@@ -291,7 +302,11 @@ pub async fn providers_status(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
             }),
         );
     }
-    let last_update = snap.providers.iter().filter_map(|p| p.last_check.clone()).max();
+    let last_update = snap
+        .providers
+        .iter()
+        .filter_map(|p| p.last_check.clone())
+        .max();
     let body = json!({
         "providers": providers,
         "summary": {
@@ -327,7 +342,11 @@ pub async fn provider_models(ctx: &Ctx, name: &str) -> Result<Response<Body>, Ap
         let cache_hit = discovery.ensure_fresh(Some(&names), refresh).await;
         let snap = discovery.snapshot();
         let state = snap.provider(name);
-        let models: Vec<&Arc<Model>> = snap.discovered.iter().filter(|m| m.provider == name).collect();
+        let models: Vec<&Arc<Model>> = snap
+            .discovered
+            .iter()
+            .filter(|m| m.provider == name)
+            .collect();
         let body = json!({
             "provider": name,
             "status": state.map(|s| s.status.as_str()),
@@ -443,7 +462,10 @@ pub async fn v1_list(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
         .filter(|m| m.supports_chat || !snap.has_providers || source != SourceFilter::Catalog)
         .map(|m| openai_model(m))
         .collect();
-    Ok(json_response(StatusCode::OK, &json!({"object": "list", "data": data})))
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"object": "list", "data": data}),
+    ))
 }
 
 /// `GET /v1/models/{id}` (OpenAI SDK's `models.retrieve`).

@@ -113,7 +113,10 @@ pub async fn reload(
             st.last_reload_at = Some(modelgate_types::now_rfc3339());
             drop(st);
             state.metrics.record_reload(false);
-            tracing::warn!(problems = problems.len(), "configuration reload rejected; keeping the running configuration");
+            tracing::warn!(
+                problems = problems.len(),
+                "configuration reload rejected; keeping the running configuration"
+            );
             return Err(ReloadError { problems });
         }
     };
@@ -141,17 +144,32 @@ pub async fn reload(
         }
     };
     let (o, n) = (&old.server, &new.server);
-    check("server.max_body_bytes", o.max_body_bytes != n.max_body_bytes);
-    check("server.header_read_timeout_ms", o.header_read_timeout_ms != n.header_read_timeout_ms);
-    check("server.max_connections", o.max_connections != n.max_connections);
-    check("server.shutdown_grace_ms", o.shutdown_grace_ms != n.shutdown_grace_ms);
+    check(
+        "server.max_body_bytes",
+        o.max_body_bytes != n.max_body_bytes,
+    );
+    check(
+        "server.header_read_timeout_ms",
+        o.header_read_timeout_ms != n.header_read_timeout_ms,
+    );
+    check(
+        "server.max_connections",
+        o.max_connections != n.max_connections,
+    );
+    check(
+        "server.shutdown_grace_ms",
+        o.shutdown_grace_ms != n.shutdown_grace_ms,
+    );
     check("logging", old.logging != new.logging);
     check("cache", old.cache != new.cache);
     check("discovery", old.discovery != new.discovery);
     check("catalog", old.catalog != new.catalog);
     for section in modelgate_config::EXTENSION_SECTIONS {
         if *section != "resilience" {
-            check(section, old.extensions.get(*section) != new.extensions.get(*section));
+            check(
+                section,
+                old.extensions.get(*section) != new.extensions.get(*section),
+            );
         }
     }
     let changes_detected = *old != new;
@@ -292,15 +310,17 @@ pub async fn metrics_json(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
         );
     }
     for p in &snap.providers {
-        providers.entry(p.name.clone()).or_insert_with(|| ProviderFigures {
-            total_requests: 0,
-            successful_requests: 0,
-            failed_requests: 0,
-            success_rate: None,
-            avg_response_time: None,
-            total_tokens: 0,
-            models: BTreeMap::new(),
-        });
+        providers
+            .entry(p.name.clone())
+            .or_insert_with(|| ProviderFigures {
+                total_requests: 0,
+                successful_requests: 0,
+                failed_requests: 0,
+                success_rate: None,
+                avg_response_time: None,
+                total_tokens: 0,
+                models: BTreeMap::new(),
+            });
     }
     for (name, figures) in &mut providers {
         if let Some(models) = usage.remove(name) {
@@ -350,7 +370,13 @@ pub async fn metrics_prometheus(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
         providers: snap
             .providers
             .iter()
-            .map(|p| (p.name.clone(), p.status == ProviderStatus::Active, p.models.len()))
+            .map(|p| {
+                (
+                    p.name.clone(),
+                    p.status == ProviderStatus::Active,
+                    p.models.len(),
+                )
+            })
             .collect(),
         cache: cache
             .providers

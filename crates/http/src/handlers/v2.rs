@@ -221,13 +221,13 @@ pub async fn list(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
     };
     let mut resp = Response::new(full(bytes));
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     h.insert(header::ETAG, etag_value);
     h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("no-cache"),
-    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     if let Some(token) = enc.token() {
         h.insert(header::CONTENT_ENCODING, HeaderValue::from_static(token));
     }
@@ -240,7 +240,10 @@ mod tests {
 
     fn h(v: &str) -> HeaderMap {
         let mut m = HeaderMap::new();
-        m.insert(header::ACCEPT_ENCODING, HeaderValue::from_str(v).expect("header"));
+        m.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_str(v).expect("header"),
+        );
         m
     }
 
@@ -263,7 +266,10 @@ mod tests {
             .expect("gunzip");
         assert_eq!(out, raw);
         let zs = compress(Encoding::Zstd, &raw).expect("zstd");
-        assert_eq!(zstd::bulk::decompress(&zs, raw.len() * 2).expect("unzstd"), raw);
+        assert_eq!(
+            zstd::bulk::decompress(&zs, raw.len() * 2).expect("unzstd"),
+            raw
+        );
         let br = compress(Encoding::Brotli, &raw).expect("br");
         let mut out = Vec::new();
         std::io::Read::read_to_end(&mut brotli::Decompressor::new(&br[..], 4096), &mut out)

@@ -63,13 +63,22 @@ fn header_has(ctx: &Ctx, name: header::HeaderName, token: &str) -> bool {
 
 /// `GET /ws/models[?provider=name]`
 pub async fn upgrade(ctx: &mut Ctx) -> Result<Response<Body>, ApiError> {
-    if !header_has(ctx, header::UPGRADE, "websocket") || !header_has(ctx, header::CONNECTION, "upgrade") {
+    if !header_has(ctx, header::UPGRADE, "websocket")
+        || !header_has(ctx, header::CONNECTION, "upgrade")
+    {
         return Err(ApiError::invalid_request(
             "this endpoint speaks WebSocket: send 'Connection: Upgrade' and 'Upgrade: websocket'",
         ));
     }
-    if ctx.headers.get("sec-websocket-version").map(HeaderValue::as_bytes) != Some(b"13") {
-        return Err(ApiError::invalid_request("unsupported Sec-WebSocket-Version (need 13)"));
+    if ctx
+        .headers
+        .get("sec-websocket-version")
+        .map(HeaderValue::as_bytes)
+        != Some(b"13")
+    {
+        return Err(ApiError::invalid_request(
+            "unsupported Sec-WebSocket-Version (need 13)",
+        ));
     }
     let Some(key) = ctx.headers.get("sec-websocket-key") else {
         return Err(ApiError::invalid_request("missing Sec-WebSocket-Key"));
@@ -103,7 +112,9 @@ pub async fn upgrade(ctx: &mut Ctx) -> Result<Response<Body>, ApiError> {
         let mut config = WebSocketConfig::default();
         config.max_message_size = Some(hub.max_message_bytes);
         config.max_frame_size = Some(hub.max_message_bytes);
-        let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
+        let ws =
+            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config))
+                .await;
         run_client(ws, events, filter, shutdown, hub.ping_interval).await;
     });
     let mut resp = Response::new(empty());
