@@ -1,5 +1,6 @@
 //! The embedded snapshot: it parses, its counts, provenance, conversion to `Model`, and
 //! tolerant parsing of other documents.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use expect_test::expect;
 use modelgate_catalog::{Catalog, CatalogError, SNAPSHOT_DATE};

@@ -383,9 +383,9 @@ mod tests {
         s.providers.insert("openai".into(), openai);
         let env = |k: &str| (k == "OPENAI_API_KEY").then(|| "sk-x".to_owned());
         assert!(validate(&s, env).0.is_empty());
-        s.providers
-            .get_mut("openai")
-            .map(|c| c.api_key = Some(Secret::new("")));
+        if let Some(c) = s.providers.get_mut("openai") {
+            c.api_key = Some(Secret::new(""));
+        }
         assert!(validate(&s, env).0.is_empty());
     }
 }

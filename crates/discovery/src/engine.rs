@@ -369,8 +369,7 @@ impl Discovery {
     fn selected_slots(&self, names: Option<&[String]>) -> Vec<Arc<Slot>> {
         let all = self.slots_snapshot();
         match names {
-            None => all,
-            Some(names) if names.is_empty() => all,
+            None | Some([]) => all,
             Some(names) => all
                 .into_iter()
                 .filter(|s| names.iter().any(|n| n == &s.name))

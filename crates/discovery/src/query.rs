@@ -119,7 +119,7 @@ impl ModelSet {
         }
         // Canonical order is the tie-break of every sort, and the input is already in it,
         // so a stable sort by the key alone is enough.
-        if !(sort.field == SortField::Provider && !sort.descending) {
+        if sort.field != SortField::Provider || sort.descending {
             hits.sort_by(|a, b| {
                 compare(
                     &sort_value(&a.0.model, sort.field, a.1),

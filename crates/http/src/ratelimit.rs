@@ -128,7 +128,7 @@ impl Config {
                 quota: Quota::new(r.requests_per_minute, r.burst),
             })
             .collect();
-        routes.sort_by(|a, b| b.segments.len().cmp(&a.segments.len()));
+        routes.sort_by_key(|r| std::cmp::Reverse(r.segments.len()));
         let mut buckets = vec![Bucket {
             name: Arc::from("default"),
             segments: Vec::new(),

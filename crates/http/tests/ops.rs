@@ -302,7 +302,9 @@ fn parse_exposition(text: &str) -> Vec<(String, BTreeMap<String, String>, f64)> 
         if kind != "histogram" {
             continue;
         }
-        let mut series: BTreeMap<Vec<(String, String)>, Vec<(f64, f64)>> = BTreeMap::new();
+        // label set without `le` -> (le, cumulative count) pairs
+        type Buckets = Vec<(f64, f64)>;
+        let mut series: BTreeMap<Vec<(String, String)>, Buckets> = BTreeMap::new();
         for (name, labels, v) in &samples {
             if name == &format!("{family}_bucket") {
                 let le = labels["le"].parse::<f64>().unwrap_or(f64::INFINITY);
