@@ -1,6 +1,7 @@
 //! `cargo xtask`: the project's dev tasks (test, ci, bench, mock, catalog) in one small
 //! binary instead of shell scripts.
 
+mod catalog;
 mod tidy;
 
 use std::path::{Path, PathBuf};
@@ -15,6 +16,8 @@ tasks:
   test              everything the tests need, then the whole workspace's tests
   ci                fmt check, clippy -D warnings, tidy + layering checks, tests
   mock [--port N]   run the mock upstream (every provider's wire format) on 127.0.0.1:N
+  catalog <path|url> [--date YYYY-MM-DD]
+                    check a models.dev api.json and embed it as the catalog snapshot
 ";
 
 fn main() -> Result<()> {
@@ -25,6 +28,7 @@ fn main() -> Result<()> {
         Some("test") => test(&args[1..]),
         Some("ci") => ci(),
         Some("mock") => mock(&args[1..]),
+        Some("catalog") => catalog::run(&args[1..]),
         Some("-h" | "--help" | "help") | None => {
             print!("{USAGE}");
             Ok(())
