@@ -34,6 +34,10 @@ pub struct CondenseSettings {
     /// `middle_out` inserts a short system note saying how many messages it omitted
     /// (when the note fits in the budget).
     pub middle_out_note: bool,
+    /// Condense every `/v1/chat/completions` conversation that exceeds the target model's
+    /// context window with `middle_out` before forwarding it (a request can also ask with
+    /// `"transforms": ["middle-out"]`, or opt out with `"transforms": []`).
+    pub auto_fit: bool,
 }
 
 impl Default for CondenseSettings {
@@ -50,6 +54,7 @@ impl Default for CondenseSettings {
             summarize_timeout_ms: 30_000,
             summarize_max_input_tokens: 32_000,
             middle_out_note: true,
+            auto_fit: false,
         }
     }
 }

@@ -9,8 +9,9 @@
 
 mod app;
 mod auth;
-pub mod catalog_fetch;
+pub mod autofit;
 pub mod body;
+pub mod catalog_fetch;
 mod error;
 mod handlers;
 pub mod metrics;

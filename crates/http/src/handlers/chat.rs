@@ -29,6 +29,7 @@ use modelgate_types::chat::{ChatChunk, ChatRequest, Usage};
 use modelgate_types::ErrorCode;
 use serde_json::{json, Map, Value};
 
+use crate::autofit::{self, Plan};
 use crate::body::{json_response, Body, BoxError};
 use crate::error::ApiError;
 use crate::router::{AppState, Ctx};
@@ -56,10 +57,11 @@ pub async fn chat_completions(ctx: &mut Ctx) -> Result<Response<Body>, ApiError>
     let state = ctx.state.clone();
     let route = routing::resolve(&state, &request.model).await?;
     tracing::debug!(model = %request.model, targets = route.targets.len(), stream = request.is_stream(), "chat route");
+    let plan = autofit::plan(&state, &route, &request).await?;
     if request.is_stream() {
-        stream_chat(&state, &route, request).await
+        stream_chat(&state, &route, &plan, request).await
     } else {
-        complete_chat(&state, &route, request).await
+        complete_chat(&state, &route, &plan, request).await
     }
 }
 
@@ -111,12 +113,12 @@ pub async fn completions(ctx: &mut Ctx) -> Result<Response<Body>, ApiError> {
 async fn complete_chat(
     state: &AppState,
     route: &Route,
+    plan: &Plan,
     request: ChatRequest,
 ) -> Result<Response<Body>, ApiError> {
     let requested = request.model.clone();
     let done = run(state, route, &requested, |provider, target| {
-        let mut req = request.clone();
-        req.model.clone_from(&target.model);
+        let req = plan.request_for(state, &request, target);
         async move { provider.chat(&req).await }
     })
     .await?;
@@ -129,18 +131,19 @@ async fn complete_chat(
     );
     let mut resp = json_response(StatusCode::OK, &done.value);
     route_headers(&mut resp, &done.target);
+    plan.annotate(&mut resp, &done.target);
     Ok(resp)
 }
 
 async fn stream_chat(
     state: &AppState,
     route: &Route,
+    plan: &Plan,
     request: ChatRequest,
 ) -> Result<Response<Body>, ApiError> {
     let requested = request.model.clone();
     let done = run(state, route, &requested, |provider, target| {
-        let mut req = request.clone();
-        req.model.clone_from(&target.model);
+        let req = plan.request_for(state, &request, target);
         async move {
             let mut stream = provider.chat_stream(&req).await?;
             // Wait for the first item: an error before any data is still a clean failure
@@ -175,6 +178,7 @@ async fn stream_chat(
         HeaderValue::from_static("no"),
     );
     route_headers(&mut resp, &done.target);
+    plan.annotate(&mut resp, &done.target);
     Ok(resp)
 }
 
