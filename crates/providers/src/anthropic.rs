@@ -12,7 +12,9 @@ use modelgate_types::chat::{
     ChatRequest, ChatResponse, ContentPart, Delta, FunctionCallDelta, MessageContent, Role,
     ToolCallDelta, Usage,
 };
-use modelgate_types::{format_rfc3339, parse_rfc3339, Capability, Model, ProviderKind};
+use modelgate_types::{
+    format_rfc3339, parse_rfc3339, Capability, Model, ModelStatus, ProviderKind,
+};
 use reqwest::Method;
 use serde_json::{json, Map, Value};
 
@@ -152,7 +154,7 @@ pub(crate) fn parse_model_page(provider: &str, body: &Value) -> Result<ModelPage
 }
 
 /// Maps one Anthropic model: id, display name, creation date, and (newer API versions)
-/// `max_input_tokens`, `max_tokens` and `capabilities`. Every model listed is served by
+/// `max_input_tokens`, `max_tokens`, `capabilities` and `lifecycle`. Every model listed is served by
 /// the Messages API, so `supports_chat` is true.
 pub(crate) fn map_model(provider: &str, v: &Value) -> Option<Model> {
     let id = v
@@ -185,12 +187,21 @@ pub(crate) fn map_model(provider: &str, v: &Value) -> Option<Model> {
             m.add_capability(Capability::PdfInput);
         }
         if on("structured_outputs") {
+            // "structured output / JSON mode / strict tool schemas".
             m.add_capability(Capability::StructuredOutput);
+            m.add_capability(Capability::JsonMode);
         }
         if on("thinking") {
             m.add_capability(Capability::Reasoning);
         }
     }
+    // `lifecycle`: active, or deprecated (still callable, closed to new adopters), or
+    // retired (inference fails; still listed as a record): both of the latter are deprecated.
+    m.status = match v.get("lifecycle").and_then(Value::as_str) {
+        Some("active") => Some(ModelStatus::Active),
+        Some("deprecated" | "retired") => Some(ModelStatus::Deprecated),
+        _ => None,
+    };
     Some(m)
 }
 
@@ -912,6 +923,28 @@ mod tests {
         );
         assert!(o.has_capability(Capability::Vision) && o.has_capability(Capability::Reasoning));
         assert!(!o.has_capability(Capability::PdfInput));
+        assert_eq!(m.status, None, "no lifecycle field: unknown");
+        let page = parse_model_page(
+            "anthropic",
+            &json!({"data": [
+                {"type": "model", "id": "a", "lifecycle": "active",
+                 "capabilities": {"structured_outputs": {"supported": true}}},
+                {"type": "model", "id": "b", "lifecycle": "deprecated"},
+                {"type": "model", "id": "c", "lifecycle": "retired"}
+            ], "has_more": false, "first_id": "a", "last_id": "c"}),
+        )
+        .expect("page");
+        let st: Vec<_> = page.models.iter().map(|m| m.status).collect();
+        assert_eq!(
+            st,
+            [
+                Some(ModelStatus::Active),
+                Some(ModelStatus::Deprecated),
+                Some(ModelStatus::Deprecated)
+            ]
+        );
+        assert!(page.models[0].has_capability(Capability::JsonMode));
+        assert!(page.next.is_none());
         let e = parse_model_page("a", &json!({"data": [], "has_more": true})).expect_err("err");
         assert_eq!(e.kind, ProviderErrorKind::BadResponse);
         assert!(parse_model_page("a", &json!({"nope": 1})).is_err());

@@ -296,7 +296,7 @@ impl Upstream {
         });
         let retry_after = match kind {
             ProviderErrorKind::RateLimited | ProviderErrorKind::Upstream => {
-                parse_retry_after(headers, SystemTime::now())
+                parse_retry_after(headers, SystemTime::now()).or_else(|| google_retry_delay(body))
             }
             _ => None,
         };
@@ -361,7 +361,8 @@ impl Upstream {
 /// The error kind for an HTTP status (non-2xx).
 pub(crate) fn kind_for_status(code: u16) -> ProviderErrorKind {
     match code {
-        401 | 403 => ProviderErrorKind::Auth,
+        // 498: Cohere's "invalid token".
+        401 | 403 | 498 => ProviderErrorKind::Auth,
         404 => ProviderErrorKind::NotFound,
         408 => ProviderErrorKind::Timeout,
         429 => ProviderErrorKind::RateLimited,
@@ -395,6 +396,22 @@ fn is_auth_failure_body(body: &[u8]) -> bool {
                 )
             })
         })
+}
+
+/// Google APIs send no `Retry-After` header: a 429 carries the delay as a
+/// `google.rpc.RetryInfo` detail, `{"@type": ".../google.rpc.RetryInfo", "retryDelay": "7s"}`
+/// (a protobuf `Duration` in JSON: seconds with an `s` suffix, possibly fractional).
+pub(crate) fn google_retry_delay(body: &[u8]) -> Option<Duration> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    let details = v.pointer("/error/details")?.as_array()?;
+    let delay = details.iter().find_map(|d| {
+        let ty = d.get("@type")?.as_str()?;
+        ty.ends_with("google.rpc.RetryInfo")
+            .then(|| d.get("retryDelay")?.as_str())
+            .flatten()
+    })?;
+    let secs: f64 = delay.trim().strip_suffix('s')?.parse().ok()?;
+    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_millis((secs * 1000.0) as u64))
 }
 
 /// `retry-after-ms` (OpenAI), else `Retry-After` as seconds or an HTTP date.
@@ -535,6 +552,25 @@ mod tests {
         h.clear();
         h.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
         assert_eq!(parse_retry_after(&h, now), None);
+    }
+
+    #[test]
+    fn google_retry_info() {
+        let body =
+            br#"{"error":{"code":429,"status":"RESOURCE_EXHAUSTED","message":"quota","details":[
+            {"@type":"type.googleapis.com/google.rpc.Help","links":[]},
+            {"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"12.5s"}]}}"#;
+        assert_eq!(
+            google_retry_delay(body),
+            Some(Duration::from_millis(12_500))
+        );
+        assert_eq!(google_retry_delay(br#"{"error":{"details":[]}}"#), None);
+        assert_eq!(
+            google_retry_delay(br#"{"error":{"details":[{"@type":"x/google.rpc.RetryInfo","retryDelay":"soon"}]}}"#),
+            None
+        );
+        assert_eq!(google_retry_delay(b"not json"), None);
+        assert_eq!(kind_for_status(498), ProviderErrorKind::Auth);
     }
 
     #[test]

@@ -25,6 +25,8 @@ pub use anthropic::{
 pub use azure::DEFAULT_API_VERSION as AZURE_DEFAULT_API_VERSION;
 pub use error::{redact, ProviderError, ProviderErrorKind};
 pub use http::{ClientError, HttpClient, DEFAULT_CONNECT_TIMEOUT};
+pub use mock::{MOCK_CONTEXT_LENGTH, MOCK_MAX_TOKENS};
+pub use ollama::SHOW_CONCURRENCY as OLLAMA_SHOW_CONCURRENCY;
 pub use registry::{build_provider, Registry, RegistryError};
 
 use std::fmt::Debug;

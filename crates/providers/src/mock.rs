@@ -1,5 +1,6 @@
 //! The in-process `mock` provider: no network, configurable models, latency and a seeded
-//! failure rate (failures are 503 `Upstream` errors). Replies are deterministic
+//! failure rate (failures are 503 `Upstream` errors; a latency beyond the entry's
+//! `timeout_ms` is a `Timeout`). Replies are deterministic
 //! (`Hello from mock {model}: {last user text}`) and streamed word by word, so modelgate
 //! can be demonstrated or load-tested without spending money.
 
@@ -27,24 +28,43 @@ pub const MOCK_MAX_TOKENS: u64 = 4_096;
 pub(crate) struct MockProvider {
     name: String,
     settings: MockSettings,
+    /// The entry's `timeout_ms`: a latency longer than this ends in `Timeout`, as a slow
+    /// real upstream would.
+    timeout: Duration,
     calls: AtomicU64,
 }
 
 impl MockProvider {
-    pub(crate) fn new(name: &str, settings: MockSettings) -> Self {
+    pub(crate) fn new(name: &str, settings: MockSettings, timeout: Duration) -> Self {
         MockProvider {
             name: name.to_owned(),
             settings,
+            timeout,
             calls: AtomicU64::new(0),
         }
     }
 
-    /// Waits the configured latency, then fails with the configured probability. The n-th
-    /// call's outcome depends only on the seed and n, so runs are reproducible.
+    /// Waits the configured latency (at most the timeout: a longer one is a `Timeout`),
+    /// then fails with the configured probability. The n-th call's outcome depends only on
+    /// the seed and n, so runs are reproducible.
     async fn call(&self) -> Result<(), ProviderError> {
         let n = self.calls.fetch_add(1, Ordering::Relaxed);
         if self.settings.latency_ms > 0 {
-            tokio::time::sleep(Duration::from_millis(self.settings.latency_ms)).await;
+            let latency = Duration::from_millis(self.settings.latency_ms);
+            if tokio::time::timeout(self.timeout, tokio::time::sleep(latency))
+                .await
+                .is_err()
+            {
+                return Err(ProviderError::new(
+                    &self.name,
+                    ProviderErrorKind::Timeout,
+                    format!(
+                        "no answer within {} ms (mock latency_ms is {})",
+                        self.timeout.as_millis(),
+                        self.settings.latency_ms
+                    ),
+                ));
+            }
         }
         let roll = (splitmix64(self.settings.seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15)) >> 11)
             as f64
@@ -267,6 +287,8 @@ mod tests {
     use super::*;
     use futures_util::StreamExt;
 
+    const LONG: Duration = Duration::from_secs(30);
+
     fn settings(rate: f64, seed: u64) -> MockSettings {
         MockSettings {
             models: vec!["mock-small".into()],
@@ -282,7 +304,7 @@ mod tests {
 
     #[tokio::test]
     async fn deterministic_reply_and_word_stream() {
-        let p = MockProvider::new("demo", settings(0.0, 1));
+        let p = MockProvider::new("demo", settings(0.0, 1), LONG);
         let r = req(
             json!({"model": "mock-small", "messages": [{"role": "user", "content": "hi there"}]}),
         );
@@ -310,7 +332,7 @@ mod tests {
 
     #[tokio::test]
     async fn tools_are_called() {
-        let p = MockProvider::new("demo", settings(0.0, 1));
+        let p = MockProvider::new("demo", settings(0.0, 1), LONG);
         let r = req(
             json!({"model": "mock-small", "messages": [{"role": "user", "content": "weather?"}],
             "tools": [{"type": "function", "function": {"name": "lookup"}}]}),
@@ -325,7 +347,7 @@ mod tests {
     #[tokio::test]
     async fn seeded_failures_are_reproducible() {
         let outcomes = |seed| async move {
-            let p = MockProvider::new("m", settings(0.3, seed));
+            let p = MockProvider::new("m", settings(0.3, seed), LONG);
             let mut v = Vec::new();
             for _ in 0..200 {
                 v.push(p.health().await.is_err());
@@ -337,10 +359,10 @@ mod tests {
         assert_ne!(a, outcomes(8).await);
         let failures = a.iter().filter(|f| **f).count();
         assert!((30..=90).contains(&failures), "{failures}");
-        let p = MockProvider::new("m", settings(1.0, 0));
+        let p = MockProvider::new("m", settings(1.0, 0), LONG);
         let e = p.health().await.expect_err("fails");
         assert_eq!((e.kind, e.status), (ProviderErrorKind::Upstream, Some(503)));
-        let p = MockProvider::new("m", settings(0.0, 0));
+        let p = MockProvider::new("m", settings(0.0, 0), LONG);
         for _ in 0..50 {
             assert!(p.health().await.is_ok());
         }
@@ -350,9 +372,30 @@ mod tests {
     async fn latency_is_applied() {
         let mut s = settings(0.0, 0);
         s.latency_ms = 250;
-        let p = MockProvider::new("m", s);
+        let p = MockProvider::new("m", s, LONG);
         let start = tokio::time::Instant::now();
         p.health().await.expect("ok");
         assert!(start.elapsed() >= Duration::from_millis(250));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn latency_beyond_the_timeout_is_a_timeout() {
+        let mut s = settings(0.0, 0);
+        s.latency_ms = 60_000;
+        let p = MockProvider::new("m", s, Duration::from_millis(100));
+        let start = tokio::time::Instant::now();
+        let e = p.list_models().await.expect_err("times out");
+        assert_eq!(e.kind, ProviderErrorKind::Timeout);
+        assert!(e.is_retryable());
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "gave up at the timeout"
+        );
+        let r = req(json!({"model": "mock-small", "messages": [{"role": "user", "content": "x"}]}));
+        assert_eq!(
+            p.chat(&r).await.expect_err("chat").kind,
+            ProviderErrorKind::Timeout
+        );
+        assert!(p.chat_stream(&r).await.is_err());
     }
 }

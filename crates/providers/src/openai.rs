@@ -30,6 +30,40 @@ impl OpenAiProvider {
     }
 }
 
+impl OpenAiProvider {
+    /// llama-server's `/v1/models` reports the model's training context (`meta.n_ctx_train`);
+    /// the window it actually serves (`-c`, split over `--parallel` slots) is
+    /// `default_generation_settings.n_ctx` of `GET /props` at the server root. Asked only when
+    /// one model is listed without a `meta.n_ctx` of its own (some builds add one); any
+    /// failure keeps the training context.
+    async fn llamacpp_served_context(&self, body: &Value, models: &mut [Model]) {
+        let [model] = models else { return };
+        let has_n_ctx = body
+            .pointer("/data/0/meta/n_ctx")
+            .is_some_and(|v| !v.is_null());
+        if has_n_ctx {
+            return;
+        }
+        let root = self.up.base.strip_suffix("/v1").unwrap_or(&self.up.base);
+        let rb = self.up.request(Method::GET, &format!("{root}/props"));
+        let props: Result<Value, ProviderError> =
+            match self.up.with_key(rb, "authorization", "Bearer ") {
+                Ok(rb) => self.up.json(rb).await,
+                Err(e) => Err(e),
+            };
+        match props {
+            Ok(p) => {
+                if let Some(n) = u64_of(p.pointer("/default_generation_settings/n_ctx")) {
+                    model.context_length = Some(n);
+                }
+            }
+            Err(e) => {
+                tracing::debug!(provider = %self.up.name, error = %e, "llama.cpp /props unavailable; keeping n_ctx_train");
+            }
+        }
+    }
+}
+
 #[async_trait]
 impl Provider for OpenAiProvider {
     fn name(&self) -> &str {
@@ -44,7 +78,12 @@ impl Provider for OpenAiProvider {
         let rb = self.up.request(Method::GET, &self.up.url("/models"));
         let rb = self.up.with_key(rb, "authorization", "Bearer ")?;
         let body: Value = self.up.json(rb).await?;
-        parse_model_list(self.kind, &self.up.name, &body).map_err(|e| self.up.wire(e))
+        let mut models =
+            parse_model_list(self.kind, &self.up.name, &body).map_err(|e| self.up.wire(e))?;
+        if self.kind == ProviderKind::Llamacpp {
+            self.llamacpp_served_context(&body, &mut models).await;
+        }
+        Ok(models)
     }
 
     async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, ProviderError> {
@@ -164,8 +203,13 @@ fn fill_defaults(v: &mut Value, object: &str) {
         m.entry("created").or_insert(Value::from(0));
         m.entry("model")
             .or_insert_with(|| Value::String(String::new()));
-        m.entry("choices")
-            .or_insert_with(|| Value::Array(Vec::new()));
+        // vLLM ends an `include_usage` stream with `"choices": null`.
+        match m.get("choices") {
+            Some(Value::Array(_)) => {}
+            _ => {
+                m.insert("choices".into(), Value::Array(Vec::new()));
+            }
+        }
         if m.get("usage").is_some_and(Value::is_null) {
             m.remove("usage");
         }
@@ -663,6 +707,11 @@ mod tests {
         let c = parse_chunk(r#"{"choices":[],"created":0,"id":"","model":"","object":"","prompt_filter_results":[]}"#)
             .expect("azure chunk");
         assert!(c.choices.is_empty());
+        // vLLM's usage-only last chunk.
+        let c = parse_chunk(r#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":null,"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}}"#)
+            .expect("vllm usage chunk");
+        assert!(c.choices.is_empty());
+        assert_eq!(c.usage.map(|u| u.total_tokens), Some(7));
         let e = parse_chunk(r#"{"error":{"message":"overloaded"}}"#).expect_err("error");
         assert_eq!(e.kind, ProviderErrorKind::Upstream);
         assert_eq!(

@@ -148,7 +148,11 @@ pub fn build_provider(
 ) -> Result<Arc<dyn Provider>, RegistryError> {
     if cfg.kind == ProviderKind::Mock {
         let settings = cfg.mock.clone().unwrap_or_default();
-        return Ok(Arc::new(MockProvider::new(name, settings)));
+        return Ok(Arc::new(MockProvider::new(
+            name,
+            settings,
+            Duration::from_millis(cfg.timeout_ms.max(1)),
+        )));
     }
     if cfg.kind.requires_key() && key.is_none() {
         return Err(RegistryError::MissingKey {

@@ -13,8 +13,15 @@ use modelgate_types::chat::{ChatChunk, ChatRequest};
 use modelgate_types::{Capability, Model, ModelStatus, ProviderConfig, ProviderKind, Secret};
 use serde_json::{json, Value};
 
-const ALL_HTTP_KINDS: [ProviderKind; 11] = [
+/// Every kind that talks HTTP (all but `mock`), the OpenAI-compatible clouds included.
+const ALL_HTTP_KINDS: [ProviderKind; 17] = [
     ProviderKind::Openai,
+    ProviderKind::OpenaiCompatible,
+    ProviderKind::Deepseek,
+    ProviderKind::Together,
+    ProviderKind::Fireworks,
+    ProviderKind::Xai,
+    ProviderKind::Lmstudio,
     ProviderKind::Vllm,
     ProviderKind::Llamacpp,
     ProviderKind::Mistral,
@@ -130,24 +137,39 @@ async fn openai_family_lists_with_bearer_and_maps_fields() {
     let mock = MockUpstream::start().await;
     for kind in [
         ProviderKind::Openai,
+        ProviderKind::OpenaiCompatible,
+        ProviderKind::Deepseek,
+        ProviderKind::Together,
+        ProviderKind::Fireworks,
+        ProviderKind::Xai,
+        ProviderKind::Lmstudio,
         ProviderKind::Vllm,
         ProviderKind::Llamacpp,
         ProviderKind::Mistral,
         ProviderKind::Groq,
         ProviderKind::Openrouter,
     ] {
+        let before = mock.requests(kind).len();
         let models = provider(&mock, kind).list_models().await.expect("list");
         let want: Vec<String> = mock.models(kind).into_iter().map(|m| m.id).collect();
         assert_eq!(ids(&models), want, "{kind}");
         assert!(models.iter().all(|m| m.provider == kind.as_str()));
-        let reqs = mock.requests(kind);
-        let last = reqs.last().expect("request");
+        let reqs = mock.requests(kind).split_off(before);
+        // No pagination in these lists: one GET {base}/models, with the bearer key.
+        let lists: Vec<_> = reqs
+            .iter()
+            .filter(|r| r.path.ends_with("/models"))
+            .collect();
+        assert_eq!(lists.len(), 1, "{kind}: {reqs:?}");
+        assert_eq!(lists[0].method, "GET");
         assert_eq!(
-            last.header("authorization"),
+            lists[0].header("authorization"),
             Some("Bearer mock-valid-key"),
             "{kind}"
         );
-        assert!(last.path.ends_with("/models"), "{}", last.path);
+        assert!(reqs
+            .iter()
+            .all(|r| r.header("authorization") == Some("Bearer mock-valid-key")));
     }
     let p = provider(&mock, ProviderKind::Openai)
         .list_models()
@@ -170,11 +192,71 @@ async fn openai_family_lists_with_bearer_and_maps_fields() {
     );
     assert!(find(&v, "meta-llama/Llama-3.1-8B-Instruct").supports_chat);
 
+    // llama.cpp: /v1/models has only n_ctx_train (131072); the served window comes from
+    // GET /props at the server root.
     let l = provider(&mock, ProviderKind::Llamacpp)
         .list_models()
         .await
         .expect("llamacpp");
     assert_eq!(l[0].context_length, Some(8_192));
+    let props = mock.requests(ProviderKind::Llamacpp).pop().expect("props");
+    assert!(props.path.ends_with("/llamacpp/props"), "{}", props.path);
+    // A server without /props (404 here) still lists its model.
+    let mut cfg = ProviderConfig::new(ProviderKind::Llamacpp);
+    cfg.base_url = Some(mock.base_url(ProviderKind::Openai));
+    let no_props = build_provider(
+        "llamacpp",
+        &cfg,
+        Some(Secret::new(MockUpstream::API_KEY)),
+        &HttpClient::new().expect("client"),
+    )
+    .expect("provider");
+    mock.set_models(ProviderKind::Openai, vec![MockModel::new("only.gguf")]);
+    let np = no_props
+        .list_models()
+        .await
+        .expect("listing survives a /props 404");
+    assert_eq!(ids(&np), ["only.gguf"]);
+    assert!(mock
+        .requests(ProviderKind::Openai)
+        .last()
+        .expect("req")
+        .path
+        .ends_with("/openai/props"));
+    mock.reset();
+    mock.add_model(
+        ProviderKind::Llamacpp,
+        MockModel::new("second.gguf").context_length(4_096),
+    );
+    let two = provider(&mock, ProviderKind::Llamacpp)
+        .list_models()
+        .await
+        .expect("two models");
+    assert_eq!(
+        two[0].context_length,
+        Some(131_072),
+        "several models: /props cannot be attributed, n_ctx_train is kept"
+    );
+    assert!(!mock
+        .requests(ProviderKind::Llamacpp)
+        .last()
+        .expect("req")
+        .path
+        .ends_with("/props"));
+    mock.remove_model(ProviderKind::Llamacpp, "second.gguf");
+    let fork = provider(&mock, ProviderKind::Llamacpp);
+    mock.set_models(
+        ProviderKind::Llamacpp,
+        vec![MockModel::new("fork.gguf")
+            .context_length(16_384)
+            .extra(json!({"meta": {"n_ctx": 2_048}}))],
+    );
+    let f = fork.list_models().await.expect("fork");
+    assert_eq!(
+        f[0].context_length,
+        Some(2_048),
+        "meta.n_ctx wins when present"
+    );
 
     let m = provider(&mock, ProviderKind::Mistral)
         .list_models()
@@ -880,4 +962,151 @@ async fn health_is_cheap_and_authenticated() {
     assert_eq!(r.query.as_deref(), Some("limit=1"));
     let r = mock.requests(ProviderKind::Gemini).pop().expect("gemini");
     assert_eq!(r.query.as_deref(), Some("pageSize=1"));
+}
+
+// ---------------------------------------------------------------- ollama, redirects, mock
+
+#[tokio::test]
+async fn ollama_sends_a_configured_key_and_bounds_show_concurrency() {
+    let mock = MockUpstream::start().await;
+    // Ollama itself has no auth; a key (for a proxy in front of it) goes as a bearer token
+    // on every call, /api/tags and each /api/show.
+    mock.set_require_auth(ProviderKind::Ollama, true);
+    let mut models: Vec<MockModel> = (0..12)
+        .map(|i| MockModel::new(format!("m{i}:7b")).context_length(8_192 + i))
+        .collect();
+    models.push(MockModel::new("qwen2.5:7b").context_length(32_768));
+    mock.set_models(ProviderKind::Ollama, models);
+    // Every /api/show waits, so calls that are allowed to overlap do.
+    mock.set_latency(ProviderKind::Ollama, Duration::from_millis(30));
+    let listed = provider(&mock, ProviderKind::Ollama)
+        .list_models()
+        .await
+        .expect("list");
+    assert_eq!(listed.len(), 13);
+    assert_eq!(find(&listed, "m11:7b").context_length, Some(8_203));
+    let reqs = mock.requests(ProviderKind::Ollama);
+    assert_eq!(
+        reqs.iter()
+            .filter(|r| r.path.ends_with("/api/tags"))
+            .count(),
+        1
+    );
+    let shows: Vec<_> = reqs
+        .iter()
+        .filter(|r| r.path.ends_with("/api/show"))
+        .collect();
+    assert_eq!(shows.len(), 13, "one /api/show per model");
+    assert!(reqs
+        .iter()
+        .all(|r| r.header("authorization") == Some("Bearer mock-valid-key")));
+    let bodies: Vec<Value> = shows.iter().filter_map(|r| r.json()).collect();
+    assert!(bodies.iter().any(|b| b == &json!({"model": "qwen2.5:7b"})));
+    let peak = mock.peak_in_flight(ProviderKind::Ollama);
+    assert!(
+        (1..=modelgate_providers::OLLAMA_SHOW_CONCURRENCY).contains(&peak),
+        "at most {} /api/show calls at once, saw {peak}",
+        modelgate_providers::OLLAMA_SHOW_CONCURRENCY
+    );
+}
+
+#[tokio::test]
+async fn redirects_to_another_host_are_not_followed() {
+    let mock = MockUpstream::start().await;
+    let elsewhere = MockUpstream::start().await;
+    // `localhost` and another port: a different origin from the 127.0.0.1 base URL.
+    let other = format!("http://localhost:{}", elsewhere.addr().port());
+    for kind in ALL_HTTP_KINDS {
+        let location = format!("{other}{}", listing_path(&elsewhere, kind));
+        mock.redirect_next(kind, 1, &location);
+        let e = list_err(provider(&mock, kind).as_ref()).await;
+        assert_eq!(
+            (e.kind, e.status),
+            (ProviderErrorKind::BadResponse, Some(307)),
+            "{kind}: {e}"
+        );
+        assert!(!e.is_retryable());
+    }
+    assert_eq!(
+        ALL_HTTP_KINDS
+            .iter()
+            .map(|k| elsewhere.hits(*k))
+            .sum::<usize>(),
+        0,
+        "the key must never reach another host"
+    );
+    // Within the same origin a redirect is followed, with the key.
+    let same = format!("{}/models", mock.base_url(ProviderKind::Openai));
+    mock.redirect_next(ProviderKind::Openai, 1, &same);
+    let before = mock.requests(ProviderKind::Openai).len();
+    let models = provider(&mock, ProviderKind::Openai)
+        .list_models()
+        .await
+        .expect("same-origin redirect followed");
+    assert!(!models.is_empty());
+    let reqs = mock.requests(ProviderKind::Openai).split_off(before);
+    assert_eq!(reqs.len(), 2);
+    assert!(reqs
+        .iter()
+        .all(|r| r.header("authorization") == Some("Bearer mock-valid-key")));
+}
+
+/// The path of the listing an adapter of `kind` calls on `mock` (a redirect target).
+fn listing_path(mock: &MockUpstream, kind: ProviderKind) -> String {
+    let base = mock.base_url(kind);
+    let path = base.trim_start_matches(&mock.url());
+    match kind {
+        ProviderKind::Anthropic | ProviderKind::Cohere => format!("{path}/v1/models"),
+        ProviderKind::Gemini => format!("{path}/v1beta/models"),
+        ProviderKind::Azure => format!("{path}/openai/models?api-version=2024-10-21"),
+        ProviderKind::Ollama => format!("{path}/api/tags"),
+        _ => format!("{path}/models"),
+    }
+}
+
+fn mock_kind(settings: modelgate_types::MockSettings, timeout_ms: u64) -> Arc<dyn Provider> {
+    let mut cfg = ProviderConfig::new(ProviderKind::Mock);
+    cfg.mock = Some(settings);
+    cfg.timeout_ms = timeout_ms;
+    build_provider("demo", &cfg, None, &HttpClient::new().expect("client")).expect("mock")
+}
+
+#[tokio::test]
+async fn mock_kind_lists_its_models_and_times_out_like_an_upstream() {
+    let settings = modelgate_types::MockSettings {
+        models: vec!["mock-small".into(), "mock-large".into()],
+        ..Default::default()
+    };
+    let p = mock_kind(settings.clone(), 5_000);
+    assert_eq!(p.kind(), ProviderKind::Mock);
+    let models = p.list_models().await.expect("list");
+    assert_eq!(ids(&models), ["mock-small", "mock-large"]);
+    let m = &models[0];
+    assert_eq!(m.provider, "demo");
+    assert_eq!(
+        (m.context_length, m.max_tokens),
+        (
+            Some(modelgate_providers::MOCK_CONTEXT_LENGTH),
+            Some(modelgate_providers::MOCK_MAX_TOKENS)
+        )
+    );
+    assert_eq!((m.input_cost, m.output_cost), (Some(0.0), Some(0.0)));
+    assert!(m.supports_chat && m.has_capability(Capability::ToolUse));
+    assert_eq!(m.status, Some(ModelStatus::Active));
+    // A latency longer than timeout_ms behaves like a hung upstream: Timeout.
+    let slow = mock_kind(
+        modelgate_types::MockSettings {
+            latency_ms: 60_000,
+            ..settings
+        },
+        50,
+    );
+    let e = slow.list_models().await.expect_err("timeout");
+    assert_eq!(e.kind, ProviderErrorKind::Timeout, "{e}");
+    assert!(e.to_string().contains("demo"));
+    let e = slow
+        .chat(&request("mock-small", "hi"))
+        .await
+        .expect_err("chat timeout");
+    assert_eq!(e.kind, ProviderErrorKind::Timeout);
 }

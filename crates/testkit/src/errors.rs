@@ -47,6 +47,12 @@ fn openai_error(message: &str, ty: &str, code: Value) -> Value {
     json!({"error": {"message": message, "type": ty, "param": null, "code": code}})
 }
 
+/// Anthropic's error envelope; every error body carries the request's id.
+fn anthropic_error(ty: &str, message: &str) -> Value {
+    json!({"type": "error", "error": {"type": ty, "message": message},
+        "request_id": "req_011CMockRequestId000000000"})
+}
+
 fn gemini_status(status: u16) -> &'static str {
     match status {
         400 => "INVALID_ARGUMENT",
@@ -189,7 +195,7 @@ pub(crate) fn body(dialect: Dialect, status: u16, message: Option<&str>) -> Valu
                 504 => "timeout_error",
                 _ => "api_error",
             };
-            json!({"type": "error", "error": {"type": ty, "message": msg}})
+            anthropic_error(ty, msg)
         }
         Dialect::Gemini => {
             json!({"error": {"code": status, "message": msg, "status": gemini_status(status)}})
@@ -244,6 +250,25 @@ pub(crate) fn rate_limited(dialect: Dialect, retry_after_secs: u64) -> Resp {
             headers.push(("anthropic-ratelimit-requests-remaining", "0".to_owned()));
         }
         Dialect::Azure => headers.push(("retry-after-ms", (retry_after_secs * 1000).to_string())),
+        Dialect::Gemini => {
+            // Google sends no Retry-After header: the delay is a `google.rpc.RetryInfo`
+            // detail of the error body, next to the quota that was exceeded.
+            let body = json!({"error": {"code": 429,
+            "message": "You exceeded your current quota, please check your plan and billing details. For more information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits.",
+            "status": "RESOURCE_EXHAUSTED",
+            "details": [
+                {"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [{
+                    "quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests",
+                    "quotaId": "GenerateRequestsPerMinutePerProjectPerModel-FreeTier",
+                    "quotaDimensions": {"location": "global", "model": "gemini-2.0-flash"},
+                    "quotaValue": "15"}]},
+                {"@type": "type.googleapis.com/google.rpc.Help", "links": [{
+                    "description": "Learn more about Gemini API quotas",
+                    "url": "https://ai.google.dev/gemini-api/docs/rate-limits"}]},
+                {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": format!("{secs}s")}
+            ]}});
+            return json_with(429, &body, &[]);
+        }
         _ => {}
     }
     json_with(429, &body(dialect, 429, message.as_deref()), &headers)
@@ -296,11 +321,11 @@ pub(crate) fn unauthorized(dialect: Dialect, presented: Option<&str>) -> Resp {
         (Dialect::Openrouter, Some(_)) => (401, json!({"error": {"message": "User not found.", "code": 401}})),
         (Dialect::Anthropic, None) => (
             401,
-            json!({"type": "error", "error": {"type": "authentication_error", "message": "x-api-key header is required"}}),
+            anthropic_error("authentication_error", "x-api-key header is required"),
         ),
         (Dialect::Anthropic, Some(_)) => (
             401,
-            json!({"type": "error", "error": {"type": "authentication_error", "message": "invalid x-api-key"}}),
+            anthropic_error("authentication_error", "invalid x-api-key"),
         ),
         (Dialect::Gemini, None) => (
             403,
@@ -384,7 +409,7 @@ pub(crate) fn model_not_found(dialect: Dialect, model: &str) -> Resp {
         ),
         Dialect::Anthropic => (
             404,
-            json!({"type": "error", "error": {"type": "not_found_error", "message": format!("model: {model}")}}),
+            anthropic_error("not_found_error", &format!("model: {model}")),
         ),
         Dialect::Gemini => (
             404,

@@ -27,8 +27,8 @@
 //! declared; `"Tool said: {result}"` after a tool result. Token usage counts whitespace words.
 //!
 //! Faults (latency, N failures, 429 + `Retry-After`, seeded error rate, hang, malformed body,
-//! cut or errored stream, stream pacing) are set per flavor through `&self` methods, so a test
-//! can change them while requests are in flight.
+//! cut or errored stream, stream pacing, redirects) are set per flavor through `&self`
+//! methods, so a test can change them while requests are in flight.
 
 #![forbid(unsafe_code)]
 
@@ -166,7 +166,9 @@ impl MockUpstream {
         });
     }
 
-    /// The next `n` requests that pass auth get 429 with `Retry-After: retry_after_secs`.
+    /// The next `n` requests that pass auth get 429 with `Retry-After: retry_after_secs`
+    /// (Gemini, as Google does, sends no header but a `google.rpc.RetryInfo` detail with
+    /// `retryDelay: "{retry_after_secs}s"` in the body).
     pub fn rate_limit_next(&self, kind: ProviderKind, n: usize, retry_after_secs: u64) {
         self.shared.with(Flavor::of(kind), |s| {
             s.rate_limit_next = n;
@@ -221,6 +223,22 @@ impl MockUpstream {
     /// Whether the flavor checks the key (default: every flavor but Ollama).
     pub fn set_require_auth(&self, kind: ProviderKind, on: bool) {
         self.shared.with(Flavor::of(kind), |s| s.require_auth = on);
+    }
+
+    /// Answer the next `n` requests of the flavor with `307 Temporary Redirect` to
+    /// `location` (before auth, as a proxy or load balancer in front of the API would).
+    pub fn redirect_next(&self, kind: ProviderKind, n: usize, location: &str) {
+        self.shared.with(Flavor::of(kind), |s| {
+            s.redirects
+                .extend(std::iter::repeat_n(location.to_owned(), n));
+        });
+    }
+
+    /// The most requests of the flavor that were being handled at the same time (from
+    /// arrival until the response head is ready; latency and hangs count), since start or
+    /// [`MockUpstream::reset`]. Shows whether a client bounds its concurrency.
+    pub fn peak_in_flight(&self, kind: ProviderKind) -> usize {
+        self.shared.with(Flavor::of(kind), |s| s.peak_in_flight)
     }
 
     /// Requests received by the flavor of `kind` (rejected ones included).

@@ -198,19 +198,31 @@ pub(crate) fn default_models(flavor: Flavor) -> Vec<MockModel> {
         Flavor::Anthropic => vec![
             m("claude-sonnet-4-20250514")
                 .display_name("Claude Sonnet 4")
-                .created(1_747_180_800),
+                .created(1_747_180_800)
+                .context_length(200_000)
+                .max_output_tokens(64_000),
             m("claude-3-7-sonnet-20250219")
                 .display_name("Claude Sonnet 3.7")
-                .created(1_739_923_200),
+                .created(1_739_923_200)
+                .context_length(200_000)
+                .max_output_tokens(64_000),
             m("claude-3-5-sonnet-20241022")
                 .display_name("Claude Sonnet 3.5 (New)")
-                .created(1_729_555_200),
+                .created(1_729_555_200)
+                .context_length(200_000)
+                .max_output_tokens(8_192),
             m("claude-3-5-haiku-20241022")
                 .display_name("Claude Haiku 3.5")
-                .created(1_729_555_200),
+                .created(1_729_555_200)
+                .context_length(200_000)
+                .max_output_tokens(8_192),
             m("claude-3-opus-20240229")
                 .display_name("Claude Opus 3")
-                .created(1_709_164_800),
+                .created(1_709_164_800)
+                .context_length(200_000)
+                .max_output_tokens(4_096)
+                .extra(json!({"lifecycle": "deprecated", "deprecated_at": "2025-06-30T00:00:00Z",
+                    "retires_at": "2026-01-05T00:00:00Z"})),
         ],
         Flavor::Gemini => vec![
             m("gemini-2.5-pro")

@@ -1,5 +1,5 @@
-//! The accept loop and per-request pipeline: record, latency, hang, auth, injected faults,
-//! then the flavor's handler. Shutdown is a cancellation token every connection watches.
+//! The accept loop and per-request pipeline: record, latency, hang, redirect, auth, injected
+//! faults, then the flavor's handler. Shutdown is a cancellation token every connection watches.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -67,6 +67,19 @@ fn index() -> Resp {
     json(200, &json!({"mock_upstream": true, "base_paths": flavors}))
 }
 
+/// Counts a request as in flight until its handler returns (or is dropped, e.g. a hung
+/// request at shutdown).
+struct InFlight {
+    shared: Arc<Shared>,
+    flavor: Flavor,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.shared.finish(self.flavor);
+    }
+}
+
 async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Resp {
     let (parts, body) = req.into_parts();
     let body: Bytes = match Limited::new(body, MAX_BODY).collect().await {
@@ -111,12 +124,24 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Resp {
         body: body.clone(),
     };
     let plan = shared.admit(flavor, recorded);
+    let _in_flight = InFlight {
+        shared: shared.clone(),
+        flavor,
+    };
     if !plan.latency.is_zero() {
         tokio::time::sleep(plan.latency).await;
     }
     if plan.hang {
         // Accept and never answer; shutdown drops the connection task and this future with it.
         std::future::pending::<()>().await;
+    }
+    if let Some(location) = plan.redirect {
+        return crate::wire::raw(
+            307,
+            "text/plain; charset=utf-8",
+            &[("location", location)],
+            "Temporary Redirect",
+        );
     }
     let rest: Vec<String> = segments.into_iter().skip(1).collect();
     let rest_refs: Vec<&str> = rest.iter().map(String::as_str).collect();

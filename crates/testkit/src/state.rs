@@ -55,7 +55,13 @@ pub(crate) struct FlavorState {
     pub(crate) error_after: Option<usize>,
     pub(crate) stream_interval: Duration,
     pub(crate) require_auth: bool,
+    /// `Location`s for the next requests, answered with 307 before auth.
+    pub(crate) redirects: VecDeque<String>,
     pub(crate) hits: usize,
+    /// Requests being handled now (admitted, response head not yet returned) and the most
+    /// there ever were at once.
+    pub(crate) in_flight: usize,
+    pub(crate) peak_in_flight: usize,
     pub(crate) log: VecDeque<RecordedRequest>,
 }
 
@@ -75,7 +81,10 @@ impl FlavorState {
             error_after: None,
             stream_interval: Duration::ZERO,
             require_auth: flavor.requires_auth_by_default(),
+            redirects: VecDeque::new(),
             hits: 0,
+            in_flight: 0,
+            peak_in_flight: 0,
             log: VecDeque::new(),
         }
     }
@@ -100,6 +109,7 @@ pub(crate) struct Plan {
     pub(crate) latency: Duration,
     pub(crate) hang: bool,
     pub(crate) require_auth: bool,
+    pub(crate) redirect: Option<String>,
     pub(crate) stream: StreamSettings,
 }
 
@@ -176,6 +186,8 @@ impl Shared {
         *lock(&self.path_hits).entry(req.path.clone()).or_insert(0) += 1;
         self.with(flavor, |s| {
             s.hits += 1;
+            s.in_flight += 1;
+            s.peak_in_flight = s.peak_in_flight.max(s.in_flight);
             if s.log.len() >= LOG_CAPACITY {
                 s.log.pop_front();
             }
@@ -184,6 +196,7 @@ impl Shared {
                 latency: s.latency,
                 hang: s.hang,
                 require_auth: s.require_auth,
+                redirect: s.redirects.pop_front(),
                 stream: StreamSettings {
                     interval: s.stream_interval,
                     cut_after: s.cut_after,
@@ -191,6 +204,11 @@ impl Shared {
                 },
             }
         })
+    }
+
+    /// Ends one request admitted by [`Shared::admit`] (its handler returned).
+    pub(crate) fn finish(&self, flavor: Flavor) {
+        self.with(flavor, |s| s.in_flight = s.in_flight.saturating_sub(1));
     }
 
     /// Decides (and consumes) the injected fault for a request that passed auth.

@@ -27,12 +27,43 @@ pub(crate) fn route(ctx: &Ctx, req: &Req) -> Resp {
     }
 }
 
+fn supported(on: bool) -> Value {
+    json!({ "supported": on })
+}
+
+/// A `ModelInfo` as the current API returns it: limits, the `capabilities` object (every
+/// known key present), and the lifecycle fields. Limits are `null` when the mock model has
+/// none; `extra` (e.g. `{"lifecycle": "deprecated"}`) is merged last.
 fn model_object(m: &MockModel) -> Value {
+    let vision = !m.id.starts_with("claude-3-5-haiku");
+    let thinking = m.id.starts_with("claude-sonnet-4")
+        || m.id.starts_with("claude-opus-4")
+        || m.id.starts_with("claude-3-7");
     let mut v = json!({
         "type": "model",
         "id": m.id,
         "display_name": m.display_name.as_deref().unwrap_or(&m.id),
         "created_at": rfc3339(m.created.unwrap_or(1_709_164_800)),
+        "max_input_tokens": m.context_length,
+        "max_tokens": m.max_output_tokens,
+        "capabilities": {
+            "batch": supported(true),
+            "citations": supported(true),
+            "code_execution": supported(false),
+            "context_management": {"supported": false},
+            "effort": {"supported": false, "low": supported(false), "medium": supported(false),
+                "high": supported(false), "max": supported(false)},
+            "image_input": supported(vision),
+            "pdf_input": supported(vision),
+            "server_tools": {"supported": true, "web_search": supported(true),
+                "code_execution": supported(false)},
+            "structured_outputs": supported(thinking),
+            "thinking": {"supported": thinking, "types": {"enabled": supported(thinking),
+                "adaptive": supported(false), "disabled": supported(true)}}
+        },
+        "lifecycle": "active",
+        "deprecated_at": null,
+        "retires_at": null,
     });
     merge_extra(&mut v, &m.extra);
     v
@@ -243,6 +274,9 @@ fn messages(ctx: &Ctx, req: &Req) -> Resp {
     ));
     events.push(event("message_stop", &json!({"type": "message_stop"})));
     EventStream::sse(events)
-        .with_error_event(event("error", &errors::body(Dialect::Anthropic, 529, None)))
+        .with_error_event(event(
+            "error",
+            &json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}),
+        ))
         .into_response(&ctx.stream, ctx.shared.streams_cancelled.clone())
 }

@@ -33,12 +33,15 @@ pub(crate) fn route(ctx: &Ctx, req: &Req) -> Resp {
 fn model_object(m: &MockModel) -> Value {
     let mut v = json!({
         "name": m.id,
+        "is_deprecated": false,
         "endpoints": ["generate", "chat", "summarize"],
         "finetuned": false,
         "context_length": m.context_length,
         "tokenizer_url": format!("https://storage.googleapis.com/cohere-public/tokenizers/{}.json", m.id),
         "default_endpoints": ["chat"],
-        "features": ["tools", "strict_tools", "json_mode", "json_schema", "safety_modes", "tool_choice"]
+        "features": ["tools", "strict_tools", "json_mode", "json_schema", "safety_modes", "tool_choice"],
+        "sampling_defaults": {"temperature": 0.3, "k": 0, "p": 0.75, "frequency_penalty": 0,
+            "presence_penalty": 0, "max_tokens_per_doc": 4096}
     });
     merge_extra(&mut v, &m.extra);
     v

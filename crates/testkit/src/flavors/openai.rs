@@ -108,6 +108,20 @@ pub(crate) fn list_body(flavor: Flavor, models: &[MockModel]) -> Value {
     let data: Vec<Value> = models.iter().map(|m| model_object(flavor, m)).collect();
     match flavor {
         Flavor::Openrouter => json!({ "data": data }),
+        // llama-server also lists its model in Ollama's shape, for Ollama clients.
+        Flavor::Llamacpp => {
+            let ollama: Vec<Value> = models
+                .iter()
+                .map(|m| {
+                    json!({"name": m.id, "model": m.id, "modified_at": "", "size": "", "digest": "",
+                        "type": "model", "description": "", "tags": [""],
+                        "capabilities": ["completion"], "parameters": "",
+                        "details": {"parent_model": "", "format": "gguf", "family": "",
+                            "families": [""], "parameter_size": "", "quantization_level": ""}})
+                })
+                .collect();
+            json!({"models": ollama, "object": "list", "data": data})
+        }
         _ => json!({"object": "list", "data": data}),
     }
 }
@@ -134,7 +148,6 @@ pub(crate) fn model_object(flavor: Flavor, m: &MockModel) -> Value {
             "meta": {
                 "vocab_type": 2, "n_vocab": 128_256,
                 "n_ctx_train": m.context_length.unwrap_or(4_096),
-                "n_ctx": m.context_length,
                 "n_embd": 3_072, "n_params": 3_212_749_888_u64, "size": 2_019_377_152_u64
             }
         }),

@@ -20,10 +20,12 @@ async fn auth_and_version_errors_are_anthropic_bodies() {
     let url = format!("{}/v1/models", mock.base_url(K));
     let (status, body) = get_json(&url, &[("x-api-key", "sk-ant-wrong"), VERSION]).await;
     assert_eq!(status, 401);
+    assert_eq!(body["type"], "error");
     assert_eq!(
-        body,
-        json!({"type": "error", "error": {"type": "authentication_error", "message": "invalid x-api-key"}})
+        body["error"],
+        json!({"type": "authentication_error", "message": "invalid x-api-key"})
     );
+    assert!(body["request_id"].as_str().unwrap().starts_with("req_"));
     // A bearer token is not how Anthropic authenticates.
     let (status, body) = get_json(&url, &[("authorization", &bearer()), VERSION]).await;
     assert_eq!(status, 401);
@@ -60,6 +62,23 @@ async fn paginates_models_with_after_id_to_the_end() {
             assert_eq!(m["type"], "model");
             assert!(m["display_name"].is_string());
             assert!(m["created_at"].as_str().unwrap().ends_with('Z'));
+            // The current ModelInfo: limits, every capability key, lifecycle.
+            assert!(m["max_input_tokens"].is_u64() && m["max_tokens"].is_u64());
+            for cap in [
+                "batch",
+                "citations",
+                "code_execution",
+                "context_management",
+                "effort",
+                "image_input",
+                "pdf_input",
+                "server_tools",
+                "structured_outputs",
+                "thinking",
+            ] {
+                assert!(m["capabilities"][cap]["supported"].is_boolean(), "{cap}");
+            }
+            assert!(["active", "deprecated"].contains(&m["lifecycle"].as_str().unwrap()));
             seen.push(m["id"].as_str().unwrap().to_owned());
         }
         assert_eq!(body["first_id"], data[0]["id"]);
@@ -201,9 +220,10 @@ async fn validation_and_unknown_model() {
     .await;
     assert_eq!(status, 404);
     assert_eq!(
-        body,
-        json!({"type": "error", "error": {"type": "not_found_error", "message": "model: claude-9"}})
+        body["error"],
+        json!({"type": "not_found_error", "message": "model: claude-9"})
     );
+    assert!(body["request_id"].is_string());
 }
 
 #[tokio::test]
@@ -214,14 +234,22 @@ async fn injected_overload_and_mid_stream_error_event() {
     let (status, body) = post_json(&url, &headers(), &messages_body(false)).await;
     assert_eq!(status, 529);
     assert_eq!(
-        body,
-        json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}})
+        (&body["type"], &body["error"]),
+        (
+            &json!("error"),
+            &json!({"type": "overloaded_error", "message": "Overloaded"})
+        )
     );
+    assert!(body["request_id"].is_string());
     mock.error_stream_after(K, Some(4));
     let (status, raw) = post(&url, &headers(), &messages_body(true)).await;
     assert_eq!(status, 200);
     let events = parse_sse(&raw);
     assert_eq!(events.len(), 5);
     assert_eq!(events[4].event.as_deref(), Some("error"));
-    assert_eq!(events[4].json()["error"]["type"], "overloaded_error");
+    assert_eq!(
+        events[4].json(),
+        json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}),
+        "a stream's error event carries no request_id"
+    );
 }

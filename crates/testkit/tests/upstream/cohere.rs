@@ -47,6 +47,8 @@ async fn paginates_with_next_page_token() {
             assert!(m["endpoints"].is_array());
             assert!(m["context_length"].is_u64());
             assert_eq!(m["finetuned"], false);
+            assert_eq!(m["is_deprecated"], false);
+            assert!(m["features"].is_array() || m["features"].is_null());
             names.push(m["name"].as_str().unwrap().to_owned());
         }
         match body.get("next_page_token").and_then(Value::as_str) {

@@ -283,3 +283,45 @@ async fn start_on_a_fixed_address_and_index() {
         "the port is taken"
     );
 }
+
+#[tokio::test]
+async fn redirect_next_answers_307_with_location_then_recovers() {
+    let mock = MockUpstream::start().await;
+    let no_follow = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let url = format!("{}/models", mock.base_url(K));
+    mock.redirect_next(K, 1, "http://localhost:9/elsewhere");
+    // Before auth, as a proxy in front of the API would: no key needed to see it.
+    let r = no_follow.get(&url).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 307);
+    assert_eq!(r.headers()["location"], "http://localhost:9/elsewhere");
+    let r = no_follow.get(&url).bearer_auth(KEY).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(mock.hits(K), 2);
+}
+
+#[tokio::test]
+async fn peak_in_flight_counts_concurrent_requests() {
+    let mock = MockUpstream::start().await;
+    let url = format!("{}/models", mock.base_url(K));
+    assert_eq!(get_json(&url, &[("authorization", &bearer())]).await.0, 200);
+    assert_eq!(mock.peak_in_flight(K), 1);
+    mock.set_hang(K, true);
+    let tasks: Vec<_> = (0..3)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move { client().get(url).send().await })
+        })
+        .collect();
+    assert!(eventually(|| mock.hits(K) == 4).await, "all three arrive");
+    assert_eq!(mock.peak_in_flight(K), 3, "three held at once");
+    assert_eq!(mock.peak_in_flight(ProviderKind::Gemini), 0, "per flavor");
+    for t in tasks {
+        t.abort();
+    }
+    mock.reset();
+    assert_eq!(mock.peak_in_flight(K), 0);
+}

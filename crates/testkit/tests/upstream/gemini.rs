@@ -203,8 +203,16 @@ async fn unknown_model_and_rate_limit_use_google_errors() {
         .await
         .unwrap();
     assert_eq!(resp.status().as_u16(), 429);
-    assert_eq!(resp.headers()["retry-after"], "7");
+    // Google puts the delay in a RetryInfo detail, not in a Retry-After header.
+    assert!(resp.headers().get("retry-after").is_none());
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["error"]["status"], "RESOURCE_EXHAUSTED");
     assert_eq!(body["error"]["code"], 429);
+    let retry = body["error"]["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["@type"] == "type.googleapis.com/google.rpc.RetryInfo")
+        .expect("RetryInfo detail");
+    assert_eq!(retry["retryDelay"], "7s");
 }

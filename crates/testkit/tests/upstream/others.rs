@@ -163,9 +163,25 @@ async fn openai_shaped_flavors_list_their_own_fields() {
     )
     .await;
     let meta = &llama["data"][0]["meta"];
+    // llama-server's model_meta(): the training context, not the served one (that is in
+    // /props, below).
     assert_eq!(meta["n_ctx_train"], 131_072);
-    assert_eq!(meta["n_ctx"], 8_192);
+    assert!(meta.get("n_ctx").is_none());
     assert!(meta["n_params"].is_u64());
+    assert_eq!(llama["models"][0]["model"], llama["data"][0]["id"]);
+    let props_url = format!(
+        "{}/props",
+        mock.base_url(ProviderKind::Llamacpp)
+            .trim_end_matches("/v1")
+    );
+    let (status, props) = get_json(&props_url, &h).await;
+    assert_eq!(status, 200);
+    assert_eq!(props["default_generation_settings"]["n_ctx"], 8_192);
+    let (status, _) = get_json(&props_url, &[]).await;
+    assert_eq!(
+        status, 401,
+        "/props needs the key when llama-server has one"
+    );
 
     let (_, mistral) = get_json(
         &format!("{}/models", mock.base_url(ProviderKind::Mistral)),
