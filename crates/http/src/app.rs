@@ -2,6 +2,12 @@
 //! wrapped in the resilience decorators, and the discovery engine over the embedded (or
 //! configured) catalog. The binary and the integration tests both start from here, so
 //! what is tested is what runs.
+//!
+//! Each provider becomes `Meter(CircuitBreaker(Retry(Timeout(FaultInjector(adapter)))))`:
+//! chaos faults enter directly above the adapter, where a real outage would, so the
+//! per-attempt timeout, the retries, the breaker and (above all of them, in the chat
+//! handler) alias fallback see and may mask them exactly as they would a real fault; the
+//! meter records what the gateway experienced after all of that.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +17,9 @@ use modelgate_condense::CondenseSettings;
 use modelgate_config::{ConfigSource, Problem, Problems, Settings};
 use modelgate_discovery::{Discovery, DiscoveryOptions, ProviderHandle};
 use modelgate_providers::{Registry, RegistryError};
-use modelgate_resilience::{layer, ResilienceSettings};
+use modelgate_resilience::{
+    layer, ChaosEngine, ChaosSettings, LoadTestSettings, ResilienceSettings,
+};
 
 use crate::router::AppState;
 
@@ -29,6 +37,8 @@ pub enum BuildError {
 pub struct Extensions {
     pub resilience: ResilienceSettings,
     pub condense: CondenseSettings,
+    pub chaos: ChaosSettings,
+    pub load_test: LoadTestSettings,
 }
 
 impl Extensions {
@@ -47,6 +57,21 @@ impl Extensions {
                 problems.extend(p.0);
                 CondenseSettings::default()
             });
+        let chaos = settings
+            .extension::<ChaosSettings>("chaos")
+            .unwrap_or_else(|p| {
+                problems.extend(p.0);
+                ChaosSettings::default()
+            });
+        let load_test = settings
+            .extension::<LoadTestSettings>("load_test")
+            .unwrap_or_else(|p| {
+                problems.extend(p.0);
+                LoadTestSettings::default()
+            });
+        for (path, message) in crate::handlers::resilience::settings_problems(&chaos, &load_test) {
+            problems.push(Problem::new(path, message));
+        }
         for message in condense.problems() {
             // `problems()` messages start with their key path ("condense.workers must ...").
             let (path, rest) = message.split_once(' ').unwrap_or(("condense", &message));
@@ -64,6 +89,8 @@ impl Extensions {
             Ok(Extensions {
                 resilience,
                 condense,
+                chaos,
+                load_test,
             })
         } else {
             Err(Problems(problems))
@@ -82,7 +109,12 @@ pub fn build_state(
     let ext = Extensions::from_settings(&settings).map_err(BuildError::Config)?;
     let registry = Registry::from_config(&settings.providers, env)?;
     let metrics = Arc::new(crate::metrics::Metrics::new());
-    let handles = provider_handles(&settings, &ext, &registry, &metrics, &|_| None);
+    let chaos = crate::handlers::resilience::chaos_engine(&settings, ext.chaos.clone());
+    let decorators = Decorators {
+        metrics: &metrics,
+        chaos: &chaos,
+    };
+    let handles = provider_handles(&settings, &ext, &registry, &decorators, &|_| None);
     let d = &settings.discovery;
     let opts = DiscoveryOptions {
         ttl: if settings.cache.enabled {
@@ -97,9 +129,31 @@ pub fn build_state(
         ..DiscoveryOptions::default()
     };
     let discovery = Discovery::new(handles, registry.disabled().to_vec(), catalog, opts);
+    let load_tests = crate::handlers::resilience::LoadTests::new(&settings, ext.load_test.clone());
     let mut state = AppState::new(settings, source, discovery);
     state.metrics = metrics;
+    state.chaos = chaos;
+    state.load_tests = load_tests;
     Ok(state)
+}
+
+/// What [`provider_handles`] wraps every adapter with besides the resilience settings.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Decorators<'a> {
+    pub metrics: &'a Arc<crate::metrics::Metrics>,
+    /// Its `FaultInjector` goes under the timeout, retry and breaker (when
+    /// `chaos.enabled`).
+    pub chaos: &'a ChaosEngine,
+}
+
+impl AppState {
+    /// The running gateway's decorators (for rebuilding providers on a config reload).
+    pub(crate) fn layers(&self) -> Decorators<'_> {
+        Decorators {
+            metrics: &self.metrics,
+            chaos: &self.chaos,
+        }
+    }
 }
 
 /// Discovery handles for the enabled providers of `registry`: each adapter wrapped in the
@@ -109,9 +163,14 @@ pub(crate) fn provider_handles(
     settings: &Settings,
     ext: &Extensions,
     registry: &Registry,
-    metrics: &Arc<crate::metrics::Metrics>,
+    decorators: &Decorators<'_>,
     reuse: &dyn Fn(&str) -> Option<Arc<dyn modelgate_providers::Provider>>,
 ) -> Vec<ProviderHandle> {
+    let chaos = decorators
+        .chaos
+        .settings()
+        .enabled
+        .then_some(decorators.chaos);
     registry
         .iter()
         .map(|(name, provider)| {
@@ -122,9 +181,9 @@ pub(crate) fn provider_handles(
                     &ext.resilience.retry,
                     &ext.resilience.breaker,
                     &ext.resilience.timeout,
-                    None,
+                    chaos,
                 );
-                metrics.meter(layered.provider)
+                decorators.metrics.meter(layered.provider)
             });
             ProviderHandle {
                 provider,
@@ -164,5 +223,37 @@ mod tests {
         );
         let err = Extensions::from_settings(&s).unwrap_err();
         assert_eq!(err.0[0].path, "resilience.retry.max_attempts");
+    }
+
+    #[test]
+    fn chaos_and_load_test_sections_are_parsed_and_checked_with_their_paths() {
+        let mut s = Settings::default();
+        s.extensions.insert(
+            "chaos".into(),
+            serde_json::json!({"max_duration_minutes": 5, "degradation_threshold": 1.5}),
+        );
+        s.extensions
+            .insert("load_test".into(), serde_json::json!({"max_rps": "many"}));
+        let paths: Vec<String> = Extensions::from_settings(&s)
+            .unwrap_err()
+            .0
+            .into_iter()
+            .map(|p| p.path)
+            .collect();
+        assert_eq!(
+            paths,
+            ["load_test.max_rps", "chaos.degradation_threshold"],
+            "{paths:?}"
+        );
+        s.extensions.insert(
+            "chaos".into(),
+            serde_json::json!({"max_duration_minutes": 5, "enabled": false}),
+        );
+        s.extensions
+            .insert("load_test".into(), serde_json::json!({"max_rps": 50}));
+        let ext = Extensions::from_settings(&s).unwrap();
+        assert_eq!(ext.chaos.max_duration_minutes, 5);
+        assert!(!ext.chaos.enabled);
+        assert_eq!(ext.load_test.max_rps, 50.0);
     }
 }

@@ -47,6 +47,10 @@ pub struct AppState {
     pub ratelimit: Arc<crate::ratelimit::RateLimiter>,
     /// The live configuration (hot-reloaded; `settings` above is the one loaded at start).
     pub config: crate::handlers::ops::ConfigState,
+    /// Chaos experiments; its `FaultInjector` sits under every provider's retry/breaker.
+    pub chaos: modelgate_resilience::ChaosEngine,
+    /// Built-in load tests against this gateway's own listener.
+    pub load_tests: crate::handlers::resilience::LoadTests,
 }
 
 impl AppState {
@@ -64,6 +68,14 @@ impl AppState {
             metrics: Arc::new(crate::metrics::Metrics::new()),
             ratelimit: Arc::new(crate::ratelimit::RateLimiter::new(&settings.rate_limit)),
             config: crate::handlers::ops::ConfigState::new(&settings),
+            chaos: crate::handlers::resilience::chaos_engine(
+                &settings,
+                settings.extension("chaos").unwrap_or_default(),
+            ),
+            load_tests: crate::handlers::resilience::LoadTests::new(
+                &settings,
+                settings.extension("load_test").unwrap_or_default(),
+            ),
             settings,
             config_source,
             started_at: Instant::now(),
@@ -148,6 +160,13 @@ impl Ctx {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The address of the listener this request arrived on (set by [`crate::serve`]).
+    pub fn listen_addr(&self) -> Option<SocketAddr> {
+        self.extensions
+            .get::<crate::server::ListenAddr>()
+            .map(|a| a.0)
+    }
+
     /// The pending protocol upgrade of this request (WebSocket), once.
     pub fn take_upgrade(&mut self) -> Option<hyper::upgrade::OnUpgrade> {
         self.extensions.remove::<hyper::upgrade::OnUpgrade>()
@@ -194,7 +213,13 @@ async fn handle(state: Arc<AppState>, peer: SocketAddr, req: Request<Incoming>) 
 
     let mut route = "unmatched";
     let metrics = state.metrics.clone();
-    let limit = crate::ratelimit::admit(&state, peer, &parts.headers, &path);
+    let chaos = state.chaos.clone();
+    // The gateway's own load-test requests are exempt (see docs/RESILIENCE.md).
+    let limit = if crate::handlers::resilience::is_own_load_test(&state, peer, &parts) {
+        None
+    } else {
+        crate::ratelimit::admit(&state, peer, &parts.headers, &path)
+    };
     let mut resp = if let Some(refused) = limit.as_ref().filter(|d| !d.allowed) {
         route = "(rate limited)";
         metrics.record_rate_limited(&refused.bucket);
@@ -238,6 +263,7 @@ async fn handle(state: Arc<AppState>, peer: SocketAddr, req: Request<Incoming>) 
             }
         }
     };
+    resp = crate::handlers::resilience::observe_outcome(&chaos, route, resp);
     resp.headers_mut()
         .insert("x-request-id", request_id.clone());
     if let Some(d) = &limit {
@@ -450,6 +476,74 @@ async fn dispatch(mut ctx: Ctx, route: &mut &'static str) -> HandlerResult {
             }
             let id = (*id).to_owned();
             handlers::condense::status(&ctx, &id).await
+        }
+        ["api", "chaos", "start"] => {
+            *route = "/api/chaos/start";
+            if m != Method::POST {
+                return Err(ApiError::method_not_allowed(&m, "POST"));
+            }
+            require_admin(&ctx)?;
+            handlers::resilience::chaos_start(&mut ctx).await
+        }
+        ["api", "chaos", "stop", id] => {
+            *route = "/api/chaos/stop/{experiment_id}";
+            if m != Method::POST {
+                return Err(ApiError::method_not_allowed(&m, "POST"));
+            }
+            require_admin(&ctx)?;
+            let id = (*id).to_owned();
+            handlers::resilience::chaos_stop(&ctx, &id).await
+        }
+        ["api", "chaos", "experiments"] => {
+            *route = "/api/chaos/experiments";
+            if !get {
+                return Err(ApiError::method_not_allowed(&m, GET));
+            }
+            require_admin(&ctx)?;
+            handlers::resilience::chaos_list(&ctx).await
+        }
+        ["api", "chaos", id] => {
+            *route = "/api/chaos/{experiment_id}";
+            if !get {
+                return Err(ApiError::method_not_allowed(&m, GET));
+            }
+            require_admin(&ctx)?;
+            let id = (*id).to_owned();
+            handlers::resilience::chaos_get(&ctx, &id).await
+        }
+        ["api", "load-test"] => {
+            *route = "/api/load-test";
+            if !get {
+                return Err(ApiError::method_not_allowed(&m, GET));
+            }
+            require_admin(&ctx)?;
+            handlers::resilience::load_list(&ctx).await
+        }
+        ["api", "load-test", "start"] => {
+            *route = "/api/load-test/start";
+            if m != Method::POST {
+                return Err(ApiError::method_not_allowed(&m, "POST"));
+            }
+            require_admin(&ctx)?;
+            handlers::resilience::load_start(&mut ctx).await
+        }
+        ["api", "load-test", "results", id] => {
+            *route = "/api/load-test/results/{test_id}";
+            if !get {
+                return Err(ApiError::method_not_allowed(&m, GET));
+            }
+            require_admin(&ctx)?;
+            let id = (*id).to_owned();
+            handlers::resilience::load_results(&ctx, &id).await
+        }
+        ["api", "load-test", "stop", id] => {
+            *route = "/api/load-test/stop/{test_id}";
+            if m != Method::POST {
+                return Err(ApiError::method_not_allowed(&m, "POST"));
+            }
+            require_admin(&ctx)?;
+            let id = (*id).to_owned();
+            handlers::resilience::load_stop(&ctx, &id).await
         }
         ["v1", "models"] => {
             *route = "/v1/models";

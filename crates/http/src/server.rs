@@ -1,5 +1,7 @@
 //! `serve`: accept loop with a connection cap, header-read timeout, and graceful shutdown
 //! (stop accepting, let in-flight requests finish within a grace period, then return).
+//! Every request carries the listener's own address ([`ListenAddr`] in its extensions),
+//! so the built-in load tester can send to this gateway and nowhere else.
 
 use std::future::Future;
 use std::io;
@@ -18,6 +20,32 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::body::Body;
+
+/// The local address of the listener a request arrived on, inserted by [`serve`] into
+/// every request's extensions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListenAddr(pub SocketAddr);
+
+/// Wraps a connection's service to stamp [`ListenAddr`] on each request.
+#[derive(Debug, Clone)]
+struct Stamped<S> {
+    inner: S,
+    addr: ListenAddr,
+}
+
+impl<S> hyper::service::Service<Request<Incoming>> for Stamped<S>
+where
+    S: hyper::service::Service<Request<Incoming>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn call(&self, mut req: Request<Incoming>) -> Self::Future {
+        req.extensions_mut().insert(self.addr);
+        self.inner.call(req)
+    }
+}
 
 /// Connection-level limits of [`serve`].
 #[derive(Debug, Clone)]
@@ -58,6 +86,7 @@ where
     S::Future: Send + 'static,
     S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    let listen_addr = ListenAddr(listener.local_addr()?);
     let graceful = GracefulShutdown::new();
     let permits = Arc::new(Semaphore::new(opts.max_connections));
     let stopping = CancellationToken::new();
@@ -100,7 +129,10 @@ where
         let watcher = graceful.watcher();
         let stopping = stopping.clone();
         let builder = builder.clone();
-        let service = make_service(peer);
+        let service = Stamped {
+            inner: make_service(peer),
+            addr: listen_addr,
+        };
         tokio::spawn(async move {
             // The auto builder's protocol sniffing waits for the first bytes with no timer
             // of its own, so a client that connects and sends nothing is bounded here.

@@ -138,6 +138,81 @@ pub struct LoadTestSpec {
     pub seed: Option<u64>,
 }
 
+impl LoadTestSpec {
+    /// Parses a request body, naming the first wrong field by its JSON path
+    /// (`scenarios[1].weight`) in a [`LoadTestError::Invalid`]. Values are only checked for
+    /// their JSON type here; ranges and names are checked by [`LoadPlan::from_spec`].
+    pub fn from_json(body: &serde_json::Value) -> Result<LoadTestSpec, LoadTestError> {
+        use crate::chaos::shape::{check, each_str, object, Kind, Mismatch};
+        fn scenario(v: &serde_json::Value, path: &str) -> Result<(), Mismatch> {
+            if v.is_object() {
+                object(
+                    v,
+                    path,
+                    &[
+                        ("name", Kind::Str, true),
+                        ("weight", Kind::UInt(u64::from(u32::MAX)), true),
+                    ],
+                )
+                .map(|_| ())
+            } else {
+                check(v, path, Kind::Str).map_err(|m| {
+                    Mismatch::new(m.path, "must be a scenario name or {\"name\", \"weight\"}")
+                })
+            }
+        }
+        object(
+            body,
+            "",
+            &[
+                ("tier", Kind::Str, false),
+                ("duration_minutes", Kind::Num, false),
+                ("target_rps", Kind::Num, false),
+                ("providers", Kind::Arr(each_str), false),
+                ("models", Kind::Arr(each_str), false),
+                ("scenarios", Kind::Arr(scenario), false),
+                ("seed", Kind::UInt(u64::MAX), false),
+            ],
+        )
+        .map_err(|m| LoadTestError::invalid(m.path, m.message))?;
+        // `null` means "the default" for every field, as for an absent one.
+        let mut body = body.clone();
+        if let serde_json::Value::Object(map) = &mut body {
+            map.retain(|_, v| !v.is_null());
+        }
+        serde_json::from_value(body).map_err(|e| LoadTestError::invalid("body", e.to_string()))
+    }
+}
+
+/// Problems of a `load_test` section that its types alone cannot catch, as (key path,
+/// message).
+pub fn settings_problems(s: &LoadTestSettings) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut push = |key: &str, message: String| out.push((format!("load_test.{key}"), message));
+    if s.max_duration_minutes == 0 {
+        push("max_duration_minutes", "must be at least 1".to_owned());
+    }
+    if !s.max_rps.is_finite() || s.max_rps <= 0.0 {
+        push("max_rps", format!("{} is not a positive number", s.max_rps));
+    }
+    if s.max_users < Tier::Light.users() {
+        push(
+            "max_users",
+            format!(
+                "must be at least {} (the light tier's users)",
+                Tier::Light.users()
+            ),
+        );
+    }
+    if s.max_concurrent_tests == 0 {
+        push("max_concurrent_tests", "must be at least 1".to_owned());
+    }
+    if s.drain_timeout_ms == 0 {
+        push("drain_timeout_ms", "must be at least 1".to_owned());
+    }
+    out
+}
+
 /// Why a load test could not be started or found.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum LoadTestError {
@@ -336,6 +411,12 @@ impl LoadPlan {
         }
         if cycle.is_empty() {
             cycle.push((Scenario::ModelDiscovery, 1));
+        }
+        if spec.models.is_empty() && cycle.iter().any(|(s, _)| *s == Scenario::ChatCompletion) {
+            return Err(LoadTestError::invalid(
+                "models",
+                "the chat_completion scenario needs at least one model",
+            ));
         }
         Ok(LoadPlan {
             tier,
@@ -931,6 +1012,22 @@ impl LoadTester {
             .ok_or_else(|| LoadTestError::NotFound(id.to_owned()))?;
         t.stop();
         Ok(t.results())
+    }
+
+    /// Stops every running test (at shutdown).
+    pub fn stop_all(&self) {
+        let tests: Vec<_> = lock(&self.inner.tests).iter().cloned().collect();
+        for t in tests {
+            t.stop();
+        }
+    }
+
+    /// Tests running now.
+    pub fn running(&self) -> usize {
+        lock(&self.inner.tests)
+            .iter()
+            .filter(|t| t.status() == LoadTestStatus::Running)
+            .count()
     }
 
     /// Every running and retained test, oldest first.

@@ -5,5 +5,6 @@ pub mod condense;
 pub mod health;
 pub mod models;
 pub mod ops;
+pub mod resilience;
 pub mod v2;
 pub mod ws;

@@ -183,7 +183,7 @@ pub async fn reload(
                 discovery.provider(name)
             }
         };
-        let handles = crate::app::provider_handles(&new, &ext, &registry, &state.metrics, &keep);
+        let handles = crate::app::provider_handles(&new, &ext, &registry, &state.layers(), &keep);
         discovery.replace_providers(handles, registry.disabled().to_vec());
     }
     state.ratelimit.reconfigure(&new.rate_limit);

@@ -7,6 +7,7 @@
 //! scheduled end, so no background task is needed and none can leak.
 
 mod inject;
+pub(crate) mod shape;
 mod spec;
 
 pub use inject::FaultInjector;
@@ -556,6 +557,36 @@ impl ChaosEngine {
             }
         });
     }
+}
+
+/// Problems of a `chaos` section that its types alone cannot catch, as (key path, message).
+pub fn settings_problems(s: &ChaosSettings) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut at_least_one = |key: &str, v: u64| {
+        if v == 0 {
+            out.push((format!("chaos.{key}"), "must be at least 1".to_owned()));
+        }
+    };
+    at_least_one("max_duration_minutes", s.max_duration_minutes);
+    at_least_one(
+        "max_concurrent_experiments",
+        s.max_concurrent_experiments as u64,
+    );
+    at_least_one(
+        "max_faults_per_experiment",
+        s.max_faults_per_experiment as u64,
+    );
+    at_least_one(
+        "recovery_window_requests",
+        s.recovery_window_requests as u64,
+    );
+    if !(0.0..=1.0).contains(&s.degradation_threshold) {
+        out.push((
+            "chaos.degradation_threshold".to_owned(),
+            format!("{} is not between 0 and 1", s.degradation_threshold),
+        ));
+    }
+    out
 }
 
 fn plan_seed(seed: Option<u64>, index: usize) -> Option<u64> {

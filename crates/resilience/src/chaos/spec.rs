@@ -53,6 +53,43 @@ pub struct FaultSpec {
     pub error_code: Option<u16>,
 }
 
+impl ExperimentSpec {
+    /// Parses a request body, naming the first wrong field by its JSON path
+    /// (`faults[0].probability`) in a [`ChaosError::Invalid`]. Values are only checked for
+    /// their JSON type here; ranges and names are checked by [`validate`].
+    pub fn from_json(body: &serde_json::Value) -> Result<ExperimentSpec, ChaosError> {
+        use super::shape::{object, Kind, Mismatch};
+        fn fault(v: &serde_json::Value, path: &str) -> Result<(), Mismatch> {
+            object(
+                v,
+                path,
+                &[
+                    ("type", Kind::Str, true),
+                    ("target", Kind::Str, true),
+                    ("model", Kind::Str, false),
+                    ("severity", Kind::Str, false),
+                    ("probability", Kind::Num, false),
+                    ("duration_ms", Kind::UInt(u64::MAX), false),
+                    ("error_code", Kind::UInt(u64::from(u16::MAX)), false),
+                ],
+            )
+            .map(|_| ())
+        }
+        object(
+            body,
+            "",
+            &[
+                ("experiment_name", Kind::Str, true),
+                ("duration_minutes", Kind::Num, true),
+                ("faults", Kind::Arr(fault), true),
+                ("seed", Kind::UInt(u64::MAX), false),
+            ],
+        )
+        .map_err(|m| ChaosError::invalid(m.path, m.message))?;
+        serde_json::from_value(body.clone()).map_err(|e| ChaosError::invalid("body", e.to_string()))
+    }
+}
+
 /// Why an experiment could not be started, stopped or found.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ChaosError {
@@ -76,7 +113,7 @@ impl ChaosError {
         }
     }
 
-    fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         ChaosError::Invalid {
             field: field.into(),
             message: message.into(),

@@ -382,3 +382,78 @@ async fn report_json_shape() {
     assert_eq!(r["results"]["faults"][0]["error_code"], 503);
     let _ = Arc::new(());
 }
+
+#[test]
+fn json_bodies_name_the_wrong_field_by_path() {
+    let field = |v: serde_json::Value| {
+        ExperimentSpec::from_json(&v)
+            .err()
+            .and_then(|e| e.field().map(str::to_owned))
+    };
+    let ok = serde_json::json!({
+        "experiment_name": "x", "duration_minutes": 1, "seed": 9,
+        "faults": [{"type": "error", "target": "a", "probability": 0.3, "error_code": 503}]
+    });
+    let spec = ExperimentSpec::from_json(&ok).expect("valid body");
+    assert_eq!(spec.seed, Some(9));
+    assert_eq!(spec.faults[0].probability, Some(0.3));
+    let with = |path: &str, value: serde_json::Value| {
+        let mut v = ok.clone();
+        match path.split_once('.') {
+            Some((_, key)) => v["faults"][0][key] = value,
+            None => v[path] = value,
+        }
+        v
+    };
+    assert_eq!(
+        field(with("f.probability", serde_json::json!("high"))).as_deref(),
+        Some("faults[0].probability")
+    );
+    assert_eq!(
+        field(with("f.error_code", serde_json::json!(70_000))).as_deref(),
+        Some("faults[0].error_code")
+    );
+    assert_eq!(
+        field(with("f.target", serde_json::Value::Null)).as_deref(),
+        Some("faults[0].target")
+    );
+    assert_eq!(
+        field(with("f.typo", serde_json::json!(1))).as_deref(),
+        Some("faults[0].typo")
+    );
+    assert_eq!(
+        field(with("duration_minutes", serde_json::json!("ten"))).as_deref(),
+        Some("duration_minutes")
+    );
+    assert_eq!(
+        field(with("faults", serde_json::json!({}))).as_deref(),
+        Some("faults")
+    );
+    assert_eq!(
+        field(with("seed", serde_json::json!(-1))).as_deref(),
+        Some("seed")
+    );
+    assert_eq!(field(serde_json::json!([])).as_deref(), Some("body"));
+    assert_eq!(
+        field(serde_json::json!({"duration_minutes": 1, "faults": []})).as_deref(),
+        Some("experiment_name")
+    );
+}
+
+#[test]
+fn settings_problems_name_their_keys() {
+    assert!(settings_problems(&ChaosSettings::default()).is_empty());
+    let bad = ChaosSettings {
+        degradation_threshold: 1.5,
+        max_concurrent_experiments: 0,
+        ..ChaosSettings::default()
+    };
+    let keys: Vec<String> = settings_problems(&bad).into_iter().map(|p| p.0).collect();
+    assert_eq!(
+        keys,
+        [
+            "chaos.max_concurrent_experiments",
+            "chaos.degradation_threshold"
+        ]
+    );
+}

@@ -300,3 +300,60 @@ async fn tester_caps_ids_and_json_shape() {
     ));
     assert_eq!(tester.list().len(), 1);
 }
+
+#[test]
+fn json_bodies_name_the_wrong_field_by_path() {
+    let field = |v: serde_json::Value| {
+        LoadTestSpec::from_json(&v)
+            .err()
+            .and_then(|e| e.field().map(str::to_owned))
+    };
+    let spec = LoadTestSpec::from_json(&serde_json::json!({
+        "tier": "light", "target_rps": null,
+        "scenarios": ["search", {"name": "condense", "weight": 2}]
+    }))
+    .expect("valid body");
+    assert_eq!(spec.tier.as_deref(), Some("light"));
+    assert_eq!(spec.target_rps, None);
+    assert_eq!(spec.scenarios.len(), 2);
+    assert_eq!(
+        LoadTestSpec::from_json(&serde_json::json!({})).expect("empty body"),
+        LoadTestSpec::default()
+    );
+    assert_eq!(
+        field(serde_json::json!({"target_rps": "fast"})).as_deref(),
+        Some("target_rps")
+    );
+    assert_eq!(
+        field(serde_json::json!({"providers": ["a", 1]})).as_deref(),
+        Some("providers[1]")
+    );
+    assert_eq!(
+        field(serde_json::json!({"scenarios": ["search", {"name": "condense"}]})).as_deref(),
+        Some("scenarios[1].weight")
+    );
+    assert_eq!(
+        field(serde_json::json!({"scenarios": [3]})).as_deref(),
+        Some("scenarios[0]")
+    );
+    assert_eq!(field(serde_json::json!({"rps": 3})).as_deref(), Some("rps"));
+    assert_eq!(field(serde_json::json!("x")).as_deref(), Some("body"));
+}
+
+#[test]
+fn chat_scenario_needs_a_model_and_settings_problems_name_keys() {
+    let spec = LoadTestSpec {
+        scenarios: vec![ScenarioEntry::Name("chat_completion".into())],
+        ..LoadTestSpec::default()
+    };
+    let e = LoadPlan::from_spec(&spec, &LoadTestSettings::default(), &[]).err();
+    assert_eq!(e.as_ref().and_then(|e| e.field()), Some("models"));
+    assert!(settings_problems(&LoadTestSettings::default()).is_empty());
+    let bad = LoadTestSettings {
+        max_rps: 0.0,
+        max_users: 5,
+        ..LoadTestSettings::default()
+    };
+    let keys: Vec<String> = settings_problems(&bad).into_iter().map(|p| p.0).collect();
+    assert_eq!(keys, ["load_test.max_rps", "load_test.max_users"]);
+}
