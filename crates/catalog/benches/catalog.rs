@@ -1,13 +1,30 @@
-//! Benchmarks: loading the embedded snapshot (decompress + parse + index) and lookups.
+//! Benchmarks: the catalog's cost at startup — what `Catalog::embedded()` does once per
+//! process (gunzip + parse + index of the compiled-in snapshot), the parse + index step
+//! alone (what `catalog.url` pays for a fetched document) — and lookups.
+//!
+//! Run: `cargo bench -p modelgate-catalog --bench catalog` (criterion; reports land in
+//! `target/criterion/`). One group: `cargo bench -p modelgate-catalog --bench catalog -- load`.
+
+use std::io::Read;
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use modelgate_catalog::Catalog;
 use modelgate_types::ProviderKind;
 
+/// The same bytes the crate embeds.
+const SNAPSHOT_GZ: &[u8] = include_bytes!("../data/models.dev.json.gz");
+
 fn load(c: &mut Criterion) {
     c.bench_function("load_embedded (gunzip + parse + index)", |b| {
         b.iter(|| Catalog::load_embedded().map(|c| black_box(c.model_count())))
     });
+    let mut json = Vec::new();
+    let decoded = flate2::read::GzDecoder::new(SNAPSHOT_GZ).read_to_end(&mut json);
+    if decoded.is_ok() {
+        c.bench_function("from_json (parse + index, already decompressed)", |b| {
+            b.iter(|| Catalog::from_json(black_box(&json)).map(|c| black_box(c.model_count())))
+        });
+    }
 }
 
 fn lookup(c: &mut Criterion) {
