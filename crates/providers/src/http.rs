@@ -20,6 +20,9 @@ use crate::{redact, ProviderError, ProviderErrorKind};
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Maximum redirects followed (always to the same host).
 const MAX_REDIRECTS: usize = 5;
+/// Largest response body read from an upstream (model lists, chat answers, error bodies);
+/// a larger one is a `BadResponse`, never an unbounded buffer.
+pub const MAX_RESPONSE_BYTES: usize = 32 * 1024 * 1024;
 
 /// The HTTP client shared by every adapter: connection pooling, rustls, a connect timeout,
 /// and a redirect policy that refuses to leave the original host (so a key sent in a
@@ -325,7 +328,7 @@ impl Upstream {
                 .map_err(|e| self.transport(&e))?;
             let status = resp.status();
             let headers = resp.headers().clone();
-            let body = resp.bytes().await.map_err(|e| self.transport(&e))?;
+            let body = self.read_limited(resp).await?;
             if !status.is_success() {
                 return Err(self.status_error(status, &headers, &body));
             }
@@ -336,6 +339,34 @@ impl Upstream {
             Ok(r) => r,
             Err(_) => Err(self.timeout_error("no complete answer")),
         }
+    }
+
+    /// Reads a whole body, at most [`MAX_RESPONSE_BYTES`] of it.
+    async fn read_limited(&self, mut resp: Response) -> Result<bytes::Bytes, ProviderError> {
+        if resp
+            .content_length()
+            .is_some_and(|n| n > MAX_RESPONSE_BYTES as u64)
+        {
+            return Err(self.too_large());
+        }
+        let mut buf = bytes::BytesMut::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| self.transport(&e))? {
+            if buf.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                return Err(self.too_large());
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        Ok(buf.freeze())
+    }
+
+    fn too_large(&self) -> ProviderError {
+        self.error(
+            ProviderErrorKind::BadResponse,
+            format!(
+                "response body larger than {} MiB",
+                MAX_RESPONSE_BYTES / (1024 * 1024)
+            ),
+        )
     }
 
     /// Opens a streaming call: the status and headers must arrive within the timeout.
@@ -350,7 +381,7 @@ impl Upstream {
             return Ok(resp);
         }
         let headers = resp.headers().clone();
-        let body = match tokio::time::timeout(self.timeout, resp.bytes()).await {
+        let body = match tokio::time::timeout(self.timeout, self.read_limited(resp)).await {
             Ok(Ok(b)) => b,
             Ok(Err(_)) | Err(_) => bytes::Bytes::new(),
         };

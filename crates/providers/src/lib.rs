@@ -24,7 +24,7 @@ pub use anthropic::{
 };
 pub use azure::DEFAULT_API_VERSION as AZURE_DEFAULT_API_VERSION;
 pub use error::{redact, ProviderError, ProviderErrorKind};
-pub use http::{ClientError, HttpClient, DEFAULT_CONNECT_TIMEOUT};
+pub use http::{ClientError, HttpClient, DEFAULT_CONNECT_TIMEOUT, MAX_RESPONSE_BYTES};
 pub use mock::{MOCK_CONTEXT_LENGTH, MOCK_MAX_TOKENS};
 pub use ollama::SHOW_CONCURRENCY as OLLAMA_SHOW_CONCURRENCY;
 pub use registry::{build_provider, Registry, RegistryError};

@@ -82,6 +82,11 @@ impl SseDecoder {
         out
     }
 
+    /// Bytes held for the event being read (its data and an incomplete line).
+    pub(crate) fn buffered(&self) -> usize {
+        self.buf.len() + self.data.len()
+    }
+
     /// At end of input: a complete but undispatched event (no trailing blank line) is
     /// dispatched; an incomplete last line is dropped.
     pub(crate) fn finish(&mut self) -> Option<SseEvent> {
@@ -164,6 +169,10 @@ pub(crate) trait StreamTranslator: Send + 'static {
     }
 }
 
+/// Largest single SSE event (or unterminated line) held while reading a stream; a larger
+/// one ends the stream with `BadResponse` instead of growing a buffer without bound.
+pub(crate) const MAX_EVENT_BYTES: usize = 8 * 1024 * 1024;
+
 type ByteStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
 
 struct Driver<T> {
@@ -233,6 +242,16 @@ pub(crate) fn chat_stream<T: StreamTranslator>(
                 Ok(Some(Ok(bytes))) => {
                     let events = d.decoder.push(&bytes);
                     d.handle(events);
+                    if !d.finished && d.decoder.buffered() > MAX_EVENT_BYTES {
+                        let e = d.up.error(
+                            ProviderErrorKind::BadResponse,
+                            format!(
+                                "a stream event is larger than {} MiB",
+                                MAX_EVENT_BYTES / (1024 * 1024)
+                            ),
+                        );
+                        d.fail(e);
+                    }
                 }
                 Ok(Some(Err(e))) => {
                     let mut err = d.up.transport(&e);

@@ -1110,3 +1110,34 @@ async fn mock_kind_lists_its_models_and_times_out_like_an_upstream() {
         .expect_err("chat timeout");
     assert_eq!(e.kind, ProviderErrorKind::Timeout);
 }
+
+#[tokio::test]
+async fn oversized_bodies_and_stream_events_are_bad_responses() {
+    let mock = MockUpstream::start().await;
+    // A model list over the response cap (32 MiB): refused, not buffered without bound.
+    let huge = "x".repeat(modelgate_providers::MAX_RESPONSE_BYTES + 1);
+    mock.add_model(
+        ProviderKind::Openai,
+        MockModel::new("gpt-huge").extra(json!({ "description": huge })),
+    );
+    let e = list_err(provider(&mock, ProviderKind::Openai).as_ref()).await;
+    assert_eq!(e.kind, ProviderErrorKind::BadResponse, "{e}");
+    assert!(e.message.contains("larger than"), "{e}");
+    mock.remove_model(ProviderKind::Openai, "gpt-huge");
+    // One stream event over the event cap (8 MiB): the stream ends with BadResponse.
+    let word = "y".repeat(9 * 1024 * 1024);
+    let chunks = collect(
+        provider(&mock, ProviderKind::Openai).as_ref(),
+        &request("gpt-4o", &word),
+    )
+    .await;
+    let last = chunks.last().expect("items").as_ref().expect_err("error");
+    assert_eq!(last.kind, ProviderErrorKind::BadResponse, "{last}");
+    assert!(chunks
+        .iter()
+        .filter_map(|c| c.as_ref().ok())
+        .all(|c| c
+            .choices
+            .iter()
+            .all(|ch| ch.delta.content.as_deref().map_or(0, str::len) < 1024)));
+}
