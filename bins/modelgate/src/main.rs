@@ -1,5 +1,6 @@
 //! The modelgate server binary: parses the CLI, loads and validates config, sets up
-//! tracing, binds the listener and runs the HTTP service until SIGINT/SIGTERM. Wiring only.
+//! tracing, binds the listener and runs the HTTP service until SIGINT/SIGTERM; the config
+//! file watcher and SIGHUP both reload the configuration. Wiring only.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -10,7 +11,7 @@ use anyhow::Context;
 use clap::Parser;
 use modelgate_catalog::Catalog;
 use modelgate_config::{LogFormat, Settings};
-use modelgate_http::{build_state, serve, Router, ServeOptions};
+use modelgate_http::{build_state, serve, AppState, Router, ServeOptions};
 use tracing_subscriber::EnvFilter;
 
 /// Exit code for an invalid configuration (EX_USAGE).
@@ -161,6 +162,14 @@ async fn run(settings: Settings, source: modelgate_config::ConfigSource) -> anyh
         state.settings.catalog.clone(),
         state.shutdown.clone(),
     );
+    let watcher = match modelgate_http::watch::spawn(state.clone(), Default::default()) {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::warn!(error = %e, "config file watching is off");
+            None
+        }
+    };
+    let sighup = spawn_sighup_reload(state.clone());
     let stopping = state.shutdown.clone();
     let router = Router::new(state.clone());
     let signal = async move {
@@ -175,8 +184,62 @@ async fn run(settings: Settings, source: modelgate_config::ConfigSource) -> anyh
     if let Some(t) = catalog_task {
         t.abort();
     }
+    // Both stop on the (already cancelled) shutdown token.
+    if let Some(w) = watcher {
+        w.stopped().await;
+    }
+    if let Some(t) = sighup {
+        let _ = t.await;
+    }
     tracing::info!("modelgate stopped");
     Ok(())
+}
+
+/// Reloads the configuration on each SIGHUP (as `POST /api/config/reload` does) until
+/// shutdown, logging the outcome: the changes, or every problem (problems name key paths,
+/// never values of secrets).
+#[cfg(unix)]
+fn spawn_sighup_reload(state: Arc<AppState>) -> Option<tokio::task::JoinHandle<()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hup = match signal(SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGHUP");
+            return None;
+        }
+    };
+    Some(tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                () = state.shutdown.cancelled() => break,
+                got = hup.recv() => if got.is_none() { break },
+            }
+            tracing::info!("received SIGHUP: reloading the configuration");
+            match modelgate_http::reload_config(&state).await {
+                Ok(r) => tracing::info!(
+                    changes_detected = r.changes_detected,
+                    providers_updated = ?r.providers_updated,
+                    restart_required = ?r.restart_required,
+                    reload_time_ms = r.reload_time_ms,
+                    "SIGHUP reload applied"
+                ),
+                Err(e) => {
+                    for p in &e.problems {
+                        tracing::warn!(problem = %p, "SIGHUP reload rejected");
+                    }
+                    tracing::warn!(
+                        problems = e.problems.len(),
+                        "SIGHUP reload rejected; keeping the running configuration"
+                    );
+                }
+            }
+        }
+    }))
+}
+
+#[cfg(not(unix))]
+fn spawn_sighup_reload(_state: Arc<AppState>) -> Option<tokio::task::JoinHandle<()>> {
+    None
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

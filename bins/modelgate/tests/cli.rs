@@ -1,5 +1,6 @@
-//! The binary end to end: `--check-config` exit codes and output (never a key), and a real
-//! start on a free port that serves `/health` and exits cleanly on SIGTERM.
+//! The binary end to end: `--check-config` exit codes and output (never a key), a real
+//! start on a free port that serves `/health` and exits cleanly on SIGTERM, SIGHUP
+//! reloads (accepted and rejected, logged without secrets) and the config file watcher.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::{Read, Write};
@@ -159,4 +160,163 @@ fn serves_health_and_stops_on_sigterm() {
     );
     assert!(log.contains("received SIGTERM"), "{log}");
     let _ = std::fs::remove_dir_all(&data);
+}
+
+/// A running gateway over `config` (log lines to a file, access log off).
+#[cfg(unix)]
+struct Running {
+    child: std::process::Child,
+    port: u16,
+    log: PathBuf,
+}
+
+#[cfg(unix)]
+impl Running {
+    fn start(config: &std::path::Path, tag: &str) -> Running {
+        let port = free_port();
+        let log = config.with_file_name(format!("{tag}.log"));
+        let child = modelgate()
+            .args([
+                "--config",
+                config.to_str().unwrap(),
+                "--port",
+                &port.to_string(),
+            ])
+            .env("RUST_LOG", "info,modelgate::access=warn")
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let r = Running { child, port, log };
+        r.wait_for("gateway start", |r| get(r.port, "/health/live").is_some());
+        r
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Polls `ok` until it holds (deadline 30 s).
+    fn wait_for(&self, what: &str, ok: impl Fn(&Running) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !ok(self) {
+            assert!(
+                Instant::now() < deadline,
+                "{what}: timed out\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// SIGTERM, then the exit status and the log.
+    fn stop(mut self) -> (Option<i32>, String) {
+        self.signal("-TERM");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let code = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s.code();
+            }
+            assert!(Instant::now() < deadline, "gateway did not stop");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        (code, self.log())
+    }
+}
+
+#[cfg(unix)]
+fn reload_config_text(dir: &std::path::Path, models: &str, watch: bool) -> String {
+    format!(
+        "server:\n  admin_token: {KEY}\n  watch_config: {watch}\ndiscovery:\n  refresh_interval_seconds: 0\n  data_dir: {}\nproviders:\n  alpha:\n    kind: mock\n    mock:\n      models: [{models}]\n",
+        dir.join("data").display()
+    )
+}
+
+#[cfg(unix)]
+fn alpha_models(port: u16) -> Option<usize> {
+    let r = get(port, "/api/models?provider=alpha&limit=100")?;
+    let at = r.find("\"count\":")? + "\"count\":".len();
+    let digits: String = r[at..].chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+#[cfg(unix)]
+#[test]
+fn sighup_reloads_the_config_and_logs_the_outcome() {
+    let dir = std::env::temp_dir().join(format!("modelgate-cli-hup-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("config.yaml");
+    // The watcher is off: only SIGHUP reloads.
+    std::fs::write(&config, reload_config_text(&dir, "a-one", false)).unwrap();
+    let gw = Running::start(&config, "hup");
+    gw.wait_for("one model", |r| alpha_models(r.port) == Some(1));
+
+    std::fs::write(&config, reload_config_text(&dir, "a-one, a-two", false)).unwrap();
+    gw.signal("-HUP");
+    gw.wait_for("SIGHUP reload", |r| {
+        r.log().contains("SIGHUP reload applied")
+    });
+    gw.wait_for("two models", |r| alpha_models(r.port) == Some(2));
+
+    // An invalid file: every problem logged, the running config kept, still serving.
+    std::fs::write(
+        &config,
+        "server:\n  max_connections: 0\nproviders:\n  alpha:\n    kind: mock\n    base_url: nope\n",
+    )
+    .unwrap();
+    gw.signal("-HUP");
+    gw.wait_for("SIGHUP rejection", |r| {
+        r.log().contains("keeping the running configuration")
+    });
+    assert_eq!(alpha_models(gw.port), Some(2));
+    let (code, log) = gw.stop();
+    assert_eq!(code, Some(0), "{log}");
+    assert!(log.contains("server.max_connections"), "{log}");
+    assert!(log.contains("providers.alpha.base_url"), "{log}");
+    assert!(!log.contains("watching the config file"), "{log}");
+    assert!(!log.contains(KEY), "{log}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[cfg(unix)]
+#[test]
+fn the_config_file_watcher_reloads_an_edit_saved_by_rename() {
+    let dir = std::env::temp_dir().join(format!("modelgate-cli-watch-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("config.yaml");
+    std::fs::write(&config, reload_config_text(&dir, "a-one", true)).unwrap();
+    let gw = Running::start(&config, "watch");
+    gw.wait_for("watcher start", |r| {
+        r.log().contains("watching the config file")
+    });
+    gw.wait_for("one model", |r| alpha_models(r.port) == Some(1));
+
+    let tmp = dir.join(".config.yaml.tmp");
+    std::fs::write(
+        &tmp,
+        reload_config_text(&dir, "a-one, a-two, a-three", true),
+    )
+    .unwrap();
+    std::fs::rename(&tmp, &config).unwrap();
+    gw.wait_for("three models", |r| alpha_models(r.port) == Some(3));
+    let (code, log) = gw.stop();
+    assert_eq!(code, Some(0), "{log}");
+    assert_eq!(
+        log.matches("config file changed: reloading").count(),
+        1,
+        "{log}"
+    );
+    assert!(log.contains("providers_updated=[\"alpha\"]"), "{log}");
+    assert!(!log.contains(KEY), "{log}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

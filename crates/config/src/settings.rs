@@ -75,6 +75,9 @@ pub struct ServerSettings {
     pub admin_token: Option<Secret>,
     /// If non-empty, `/v1/*` requires `Authorization: Bearer <one of these>`.
     pub api_keys: Vec<Secret>,
+    /// Watch the config file the gateway started from and reload it (as
+    /// `POST /api/config/reload` does) when its content changes. Read at start only.
+    pub watch_config: bool,
 }
 
 impl Default for ServerSettings {
@@ -88,6 +91,7 @@ impl Default for ServerSettings {
             shutdown_grace_ms: 30_000,
             admin_token: None,
             api_keys: Vec::new(),
+            watch_config: true,
         }
     }
 }

@@ -1,6 +1,11 @@
 //! Layering (defaults, file, env) and error reporting, with figment's `Jail` isolating
 //! the environment and working directory of each test.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::result_large_err)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::result_large_err
+)]
 
 use std::path::Path;
 

@@ -21,9 +21,11 @@ mod router;
 mod routing;
 mod server;
 pub mod usage;
+pub mod watch;
 
 pub use app::{build_state, BuildError, Extensions};
 pub use body::Body;
 pub use error::ApiError;
+pub use handlers::ops::{reload_config, ReloadError, ReloadReport};
 pub use router::{AppState, Router};
 pub use server::{serve, ServeOptions};

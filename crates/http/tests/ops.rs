@@ -14,7 +14,7 @@ use modelgate_config::{ConfigSource, RouteRateLimit, Settings};
 use modelgate_http::ratelimit::{ManualClock, RateLimiter};
 use modelgate_http::{build_state, serve, AppState, Router, ServeOptions};
 use modelgate_testkit::MockUpstream;
-use modelgate_types::{ProviderKind, Secret};
+use modelgate_types::{ProviderConfig, ProviderKind, Secret};
 use serde_json::Value;
 
 const ADMIN: &str = "admin-token-0123456789";
@@ -431,26 +431,50 @@ async fn prometheus_exposition_parses_and_holds_no_secret_or_raw_path() {
     ] {
         assert!(!text.contains(needle), "{needle} leaked into metrics");
     }
-    if let Ok(out) = std::process::Command::new("promtool")
+    promtool_check(&text);
+}
+
+/// `promtool check metrics` (format and lint) on a real scrape, when promtool is on PATH
+/// (Debian: `apt-get install prometheus`). Without it, the parser above is the check.
+fn promtool_check(text: &str) {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let child = Command::new("promtool")
         .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut child| {
-            use std::io::Write;
-            child.stdin.take().unwrap().write_all(text.as_bytes())?;
-            child.wait_with_output()
-        })
-    {
-        // Lint warnings (exit 3) are fine; a parse error is not.
-        assert_ne!(
-            out.status.code(),
-            Some(1),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            eprintln!(
+                "promtool is not on PATH: `promtool check metrics` skipped \
+                 (the exposition was validated by parse_exposition)"
+            );
+            return;
+        }
+        Err(e) => panic!("cannot run promtool: {e}"),
+    };
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Exit 0 with no output: parses and has no lint finding.
+    assert!(
+        out.status.success(),
+        "promtool check metrics: {report}\n{text}"
+    );
+    assert!(report.trim().is_empty(), "promtool lint: {report}");
+    eprintln!("promtool check metrics: OK");
 }
 
 #[tokio::test]
@@ -479,6 +503,12 @@ async fn metrics_json_has_the_spec_sections() {
     ] {
         assert!(v[key].is_object(), "{key}: {v}");
     }
+    let summ = &v["summarization"];
+    for key in ["total_summaries", "cache_hits", "cache_misses"] {
+        assert!(summ[key].is_u64(), "summarization.{key}: {summ}");
+    }
+    assert!(summ["avg_latency"].is_number(), "{summ}");
+    assert!(summ["queue"]["capacity"].is_u64(), "{summ}");
     assert!(v["cache_performance"]["total_requests"].as_u64().unwrap() >= 1);
     assert!(v["connection_pool"]["active_connections"].as_u64().unwrap() >= 1);
     assert_eq!(v["connection_pool"]["max_connections"], 10_000);
@@ -582,6 +612,29 @@ async fn admin_token_and_api_keys_are_enforced() {
     );
     let r = c.post(&reload).bearer_auth(ADMIN).send().await.unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    // Every state-changing endpoint: no token / wrong token 401, right token 200.
+    for (method, path) in [
+        (reqwest::Method::POST, "/api/models/refresh"),
+        (reqwest::Method::DELETE, "/api/cache"),
+        (reqwest::Method::POST, "/api/config/reload"),
+    ] {
+        let req = || c.request(method.clone(), gw.url(path));
+        let r = req().send().await.unwrap();
+        assert_eq!(r.status(), 401, "{method} {path} without a token");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["error"]["code"], "UNAUTHORIZED");
+        let r = req()
+            .bearer_auth("x".repeat(ADMIN.len()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "{method} {path} with a wrong token");
+        // An API key is not an admin token.
+        let r = req().bearer_auth(KEY_A).send().await.unwrap();
+        assert_eq!(r.status(), 401, "{method} {path} with an API key");
+        let r = req().bearer_auth(ADMIN).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{method} {path} with the token");
+    }
 }
 
 #[tokio::test]
@@ -750,60 +803,184 @@ async fn reload_swaps_changed_providers_and_rejects_invalid_files() {
     assert!(status["file_size_bytes"].as_u64().unwrap() > 0);
 }
 
-#[tokio::test]
+/// Requests of every kind keep flowing while the configuration is reloaded 20 times
+/// (providers rebuilt, added and removed, rate limits reconfigured): not one fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reload_under_load_fails_no_request() {
+    use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::SeqCst};
     let dir = TempDir::new("reload-load");
     let path = dir.0.join("config.yaml");
-    write_config(&path, &config_yaml(&dir.0, &["a-one"], false, 600_000));
-    let gw = Arc::new(start_from_file(&path).await);
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let workers: Vec<_> = (0..8)
-        .map(|_| {
-            let gw = gw.clone();
-            let stop = stop.clone();
-            tokio::spawn(async move {
-                let c = client();
-                let (mut ok, mut failed) = (0u32, Vec::new());
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    for path in [
-                        "/api/models",
-                        "/v1/models",
-                        "/health",
-                        "/api/providers/status",
-                    ] {
-                        let s = c.get(gw.url(path)).send().await.unwrap().status().as_u16();
-                        if s == 200 {
-                            ok += 1;
-                        } else {
-                            failed.push((path, s));
-                        }
-                    }
-                }
-                (ok, failed)
-            })
-        })
-        .collect();
-    let c = client();
-    for i in 0..10 {
+    // alpha answers after 20 ms, so chat calls are in flight while adapters are swapped.
+    let yaml = |i: u32| {
         let models: &[&str] = if i % 2 == 0 {
             &["a-one", "a-two"]
         } else {
             &["a-one"]
         };
-        write_config(&path, &config_yaml(&dir.0, models, i % 3 == 0, 600_000 + i));
+        config_yaml(&dir.0, models, i % 3 == 0, 600_000 + i).replace(
+            "    kind: mock\n    mock:\n      models: [a-",
+            "    kind: mock\n    mock:\n      latency_ms: 20\n      models: [a-",
+        )
+    };
+    write_config(&path, &yaml(1));
+    let gw = Arc::new(start_from_file(&path).await);
+    assert!(std::fs::read_to_string(&path)
+        .unwrap()
+        .contains("latency_ms: 20"));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let done = Arc::new(AtomicU64::new(0));
+    let in_flight = Arc::new(AtomicI64::new(0));
+    let chat = serde_json::json!({
+        "model": "alpha/a-one",
+        "messages": [{"role": "user", "content": "hello"}],
+    });
+    let workers: Vec<_> = (0..8)
+        .map(|w| {
+            let (gw, stop, done, in_flight) =
+                (gw.clone(), stop.clone(), done.clone(), in_flight.clone());
+            let chat = chat.clone();
+            tokio::spawn(async move {
+                let c = client();
+                let mut failed = Vec::new();
+                while !stop.load(SeqCst) {
+                    in_flight.fetch_add(1, SeqCst);
+                    let (what, outcome) = match w % 4 {
+                        0 => ("chat", {
+                            match c
+                                .post(gw.url("/v1/chat/completions"))
+                                .json(&chat)
+                                .send()
+                                .await
+                            {
+                                Ok(r) if r.status() == 200 => match r.json::<Value>().await {
+                                    Ok(v) if v["choices"][0]["message"]["content"].is_string() => {
+                                        Ok(())
+                                    }
+                                    other => Err(format!("{other:?}")),
+                                },
+                                Ok(r) => Err(format!(
+                                    "{} {}",
+                                    r.status(),
+                                    r.text().await.unwrap_or_default()
+                                )),
+                                Err(e) => Err(e.to_string()),
+                            }
+                        }),
+                        1 => ("stream", {
+                            let mut body = chat.clone();
+                            body["stream"] = true.into();
+                            match c
+                                .post(gw.url("/v1/chat/completions"))
+                                .json(&body)
+                                .send()
+                                .await
+                            {
+                                Ok(r) if r.status() == 200 => match r.text().await {
+                                    Ok(t) if t.trim_end().ends_with("data: [DONE]") => Ok(()),
+                                    other => Err(format!("{other:?}")),
+                                },
+                                Ok(r) => Err(format!(
+                                    "{} {}",
+                                    r.status(),
+                                    r.text().await.unwrap_or_default()
+                                )),
+                                Err(e) => Err(e.to_string()),
+                            }
+                        }),
+                        _ => {
+                            let p = [
+                                "/api/models",
+                                "/v1/models",
+                                "/health",
+                                "/api/providers/status",
+                            ][(w % 4 - 2) * 2 + (w / 4) % 2];
+                            (
+                                p,
+                                match c.get(gw.url(p)).send().await {
+                                    Ok(r) if r.status() == 200 => Ok(()),
+                                    Ok(r) => Err(r.status().to_string()),
+                                    Err(e) => Err(e.to_string()),
+                                },
+                            )
+                        }
+                    };
+                    in_flight.fetch_sub(1, SeqCst);
+                    done.fetch_add(1, SeqCst);
+                    if let Err(e) = outcome {
+                        failed.push((what, e));
+                    }
+                }
+                failed
+            })
+        })
+        .collect();
+    let c = client();
+    let mut overlapping = 0;
+    for i in 2..22u32 {
+        // Let requests make progress between reloads, so every reload meets traffic.
+        let before = done.load(SeqCst);
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while done.load(SeqCst) < before + 8 {
+            assert!(std::time::Instant::now() < deadline, "no progress");
+            tokio::task::yield_now().await;
+        }
+        write_config(&path, &yaml(i));
+        if in_flight.load(SeqCst) > 0 {
+            overlapping += 1;
+        }
         let r = c.post(gw.url("/api/config/reload")).send().await.unwrap();
         assert_eq!(r.status(), 200);
-        tokio::task::yield_now().await;
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["changes_detected"], true, "{v}");
     }
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let mut total = 0;
+    stop.store(true, SeqCst);
+    let mut failed = Vec::new();
     for w in workers {
-        let (ok, failed) = w.await.unwrap();
-        assert!(
-            failed.is_empty(),
-            "failed requests during reload: {failed:?}"
-        );
-        total += ok;
+        failed.extend(w.await.unwrap());
     }
-    assert!(total > 0);
+    assert!(
+        failed.is_empty(),
+        "failed requests during reloads: {failed:?}"
+    );
+    assert!(overlapping > 0, "no reload met a request in flight");
+    assert!(done.load(SeqCst) >= 20 * 8);
+}
+
+#[tokio::test]
+async fn unhealthy_answers_503_and_healthy_needs_no_failing_provider() {
+    // Every enabled provider failing and nothing to serve: unhealthy, 503 on /health,
+    // /health/providers and /health/ready; liveness still 200.
+    let mut down = ProviderConfig::new(ProviderKind::Openai);
+    down.base_url = Some("http://127.0.0.1:9/v1".into());
+    down.api_key = Some(Secret::new("sk-down-0123456789"));
+    down.timeout_ms = 1_000;
+    let mut off = ProviderConfig::new(ProviderKind::Mock);
+    off.enabled = false;
+    let gw = start(settings_with(vec![("down", down), ("off", off)])).await;
+    get_json(&gw.url("/api/models")).await;
+    let (s, v) = get_json(&gw.url("/health")).await;
+    assert_eq!((s, v["status"].as_str()), (503, Some("unhealthy")), "{v}");
+    assert_eq!(v["services"]["providers"]["down"], "error");
+    assert_eq!(v["services"]["providers"]["off"], "disabled");
+    let (s, v) = get_json(&gw.url("/health?detailed=true")).await;
+    assert_eq!(s, 503);
+    assert!(v["rule"].as_str().unwrap().contains("unhealthy (503)"));
+    assert_eq!(get_json(&gw.url("/health/providers")).await.0, 503);
+    let (s, v) = get_json(&gw.url("/health/ready")).await;
+    assert_eq!((s, v["status"].as_str()), (503, Some("not_ready")));
+    assert_eq!(get_json(&gw.url("/health/live")).await.0, 200);
+
+    // A disabled provider does not count against health.
+    let mock = MockUpstream::start().await;
+    let mut off = ProviderConfig::new(ProviderKind::Mock);
+    off.enabled = false;
+    let gw = start(settings_with(vec![
+        ("openai", mock_provider(&mock, ProviderKind::Openai)),
+        ("off", off),
+    ]))
+    .await;
+    get_json(&gw.url("/api/models")).await;
+    let (s, v) = get_json(&gw.url("/health")).await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("healthy")), "{v}");
+    assert_eq!(get_json(&gw.url("/health/ready")).await.0, 200);
 }

@@ -3,10 +3,12 @@
 //! `GET /health/live` and `GET /health/ready`.
 //!
 //! The rule, from discovery's provider states (disabled providers do not count):
-//! `healthy` when no enabled provider is failing; `degraded` when some fail but models
-//! are still served (live, stale or from the catalog); `unhealthy` when every enabled
-//! provider fails and nothing at all can be served, which answers 503. Readiness is
-//! "not shutting down and not unhealthy"; liveness is "the process answers".
+//! `healthy` when no enabled provider is failing (a gateway with no provider, serving the
+//! embedded catalog, is healthy); `degraded` when some fail but providers' models are
+//! still served (another provider's live list, or a failing provider's last good list,
+//! marked stale); `unhealthy` when every enabled provider fails and none has any model to
+//! serve (only the catalog is left), which answers 503 so load balancers react.
+//! Readiness is "not shutting down and not unhealthy"; liveness is "the process answers".
 
 use http::{Response, StatusCode};
 use modelgate_discovery::{ProviderStatus, Snapshot};
@@ -48,7 +50,7 @@ pub fn overall(snap: &Snapshot) -> &'static str {
         .count();
     if failing == 0 {
         "healthy"
-    } else if failing < enabled || !snap.all.is_empty() {
+    } else if failing < enabled || !snap.discovered.is_empty() {
         "degraded"
     } else {
         "unhealthy"
@@ -135,8 +137,9 @@ pub async fn health(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
         body["condense_queue"] = json!(ctx.state.condense.queue.stats());
         body["snapshot"] = json!({ "version": snap.version, "updated_at": snap.updated_at });
         body["rule"] = json!(
-            "healthy: no enabled provider failing; degraded: some failing but models are served; \
-             unhealthy (503): every enabled provider failing and nothing to serve"
+            "healthy: no enabled provider failing; degraded: some failing but providers' \
+             models (live or last good) are served; unhealthy (503): every enabled provider \
+             failing and none has a model to serve"
         );
     }
     Ok(json_response(code_for(status), &body))
@@ -178,7 +181,7 @@ pub async fn ready(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
     } else if overall(&snap) == "unhealthy" {
         (
             false,
-            Some("every enabled provider is failing and no model can be served"),
+            Some("every enabled provider is failing and none has a model to serve"),
         )
     } else {
         (true, None)

@@ -8,7 +8,8 @@
 //! whose entry changed (unchanged providers keep their running adapter). An invalid file
 //! changes nothing and is reported with every problem. Keys that only take effect at start
 //! (listener, limits of the server, discovery, cache, catalog, condense) are listed in
-//! `restart_required`.
+//! `restart_required`. A gateway started without a file has nothing to re-read: its
+//! reload succeeds and changes nothing.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -101,10 +102,23 @@ pub async fn reload(
     let _one = state.config.reload.lock().await;
     let start = Instant::now();
     let path = match &state.config_source {
-        ConfigSource::File(p) => Some(p.clone()),
-        ConfigSource::Defaults => None,
+        ConfigSource::File(p) => p.clone(),
+        // Started without a file: built-in defaults and the environment, which cannot
+        // change under a running process, so there is nothing to re-read (re-deriving
+        // them would also drop whatever a caller built the settings from).
+        ConfigSource::Defaults => {
+            state.config.status().last_reload_at = Some(modelgate_types::now_rfc3339());
+            state.metrics.record_reload(true);
+            tracing::info!("started without a config file: nothing to reload");
+            return Ok(ReloadReport {
+                changes_detected: false,
+                providers_updated: Vec::new(),
+                restart_required: Vec::new(),
+                reload_time_ms: 0,
+            });
+        }
     };
-    let result = load_checked(path.as_deref(), env);
+    let result = load_checked(Some(&path), env);
     let (loaded, ext, registry) = match result {
         Ok(v) => v,
         Err(problems) => {
@@ -160,6 +174,7 @@ pub async fn reload(
         "server.shutdown_grace_ms",
         o.shutdown_grace_ms != n.shutdown_grace_ms,
     );
+    check("server.watch_config", o.watch_config != n.watch_config);
     check("logging", old.logging != new.logging);
     check("cache", old.cache != new.cache);
     check("discovery", old.discovery != new.discovery);
@@ -226,10 +241,16 @@ fn load_checked(
     Ok((loaded, ext, registry))
 }
 
+/// [`reload`] with `api_key_env` resolved from the process environment: what
+/// `POST /api/config/reload`, the file watcher (`crate::watch`) and SIGHUP all run.
+pub async fn reload_config(state: &AppState) -> Result<ReloadReport, ReloadError> {
+    let env = |k: &str| std::env::var(k).ok();
+    reload(state, &env).await
+}
+
 /// `POST /api/config/reload` (admin).
 pub async fn reload_handler(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
-    let env = |k: &str| std::env::var(k).ok();
-    match reload(&ctx.state, &env).await {
+    match reload_config(&ctx.state).await {
         Ok(r) => Ok(json_response(
             StatusCode::OK,
             &json!({
@@ -333,10 +354,9 @@ pub async fn metrics_json(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
     let queue = state.condense.queue.stats();
     let body = json!({
         "providers": providers,
-        "summarization": {
-            "stats": state.condense.condenser.stats(),
-            "queue": queue,
-        },
+        // The spec's figures (total_summaries, cache_hits, cache_misses, avg_latency) at
+        // the top, the async job queue beside them.
+        "summarization": summarization(&state.condense.condenser.stats(), &queue),
         "cache_performance": {
             "hit_rate": (cache_total > 0).then(|| (cache.hits as f64 / cache_total as f64 * 1000.0).round() / 1000.0),
             "total_requests": cache_total,
@@ -359,6 +379,14 @@ pub async fn metrics_json(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
         "uptime": (state.started_at.elapsed().as_secs_f64() * 10.0).round() / 10.0,
     });
     Ok(json_response(StatusCode::OK, &body))
+}
+
+fn summarization(stats: &impl Serialize, queue: &impl Serialize) -> serde_json::Value {
+    let mut v = json!(stats);
+    if let Some(obj) = v.as_object_mut() {
+        obj.insert("queue".to_owned(), json!(queue));
+    }
+    v
 }
 
 /// `GET /metrics/prometheus`: text exposition format 0.0.4.
