@@ -320,6 +320,29 @@ async fn anthropic_follows_after_id_to_the_end() {
     assert_eq!(sonnet.name, "Claude Sonnet 4");
     assert_eq!(sonnet.created_at.as_deref(), Some("2025-05-14T00:00:00Z"));
     assert!(sonnet.supports_chat);
+    // The current ModelInfo: limits, capabilities and lifecycle.
+    assert_eq!(
+        (sonnet.context_length, sonnet.max_tokens),
+        (Some(200_000), Some(64_000))
+    );
+    for c in [
+        Capability::Vision,
+        Capability::PdfInput,
+        Capability::Reasoning,
+        Capability::StructuredOutput,
+        Capability::JsonMode,
+    ] {
+        assert!(sonnet.has_capability(c), "{c}");
+    }
+    assert_eq!(sonnet.status, Some(ModelStatus::Active));
+    let haiku = find(&models, "claude-3-5-haiku-20241022");
+    assert!(
+        !haiku.has_capability(Capability::Vision) && !haiku.has_capability(Capability::Reasoning)
+    );
+    assert_eq!(
+        find(&models, "claude-3-opus-20240229").status,
+        Some(ModelStatus::Deprecated)
+    );
 }
 
 #[tokio::test]
