@@ -574,6 +574,35 @@ mod tests {
         }
     }
 
+    /// docs/OPERATIONS.md lists exactly the metrics of [`CATALOG`], with their kinds and
+    /// labels.
+    #[test]
+    fn operations_doc_matches_the_catalog() {
+        let doc = include_str!("../../../docs/OPERATIONS.md");
+        let rows: Vec<Vec<&str>> = doc
+            .lines()
+            .filter(|l| l.starts_with("| `"))
+            .map(|l| l.split('|').map(str::trim).collect())
+            .filter(|cells: &Vec<&str>| {
+                cells.len() > 4 && matches!(cells[2], "counter" | "gauge" | "histogram")
+            })
+            .collect();
+        assert_eq!(rows.len(), CATALOG.len(), "one doc row per metric");
+        for d in CATALOG {
+            let row = rows.iter().find(|r| r[1] == format!("`{}`", d.name));
+            assert!(row.is_some(), "{} is not in docs/OPERATIONS.md", d.name);
+            let Some(row) = row else { continue };
+            assert_eq!(row[2], d.kind, "{}", d.name);
+            let labels: Vec<String> = d.labels.iter().map(|l| format!("`{l}`")).collect();
+            let want = if labels.is_empty() {
+                "—".to_owned()
+            } else {
+                labels.join(", ")
+            };
+            assert_eq!(row[3], want, "labels of {}", d.name);
+        }
+    }
+
     #[test]
     fn model_breakdown_is_bounded() {
         let m = Metrics::new();

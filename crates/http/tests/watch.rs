@@ -238,3 +238,33 @@ async fn no_watcher_without_a_file_or_when_turned_off() {
     let gw = common::start(modelgate_config::Settings::default()).await;
     assert!(watch::spawn(gw.state.clone(), opts()).unwrap().is_none());
 }
+
+/// A Kubernetes ConfigMap volume: `config.yaml -> ..data/config.yaml`, `..data -> ..v1`;
+/// an update writes `..v2` and renames a new `..data` symlink over the old one, so the
+/// name `config.yaml` itself never sees an event.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_configmap_style_symlink_swap_is_reloaded() {
+    use std::os::unix::fs::symlink;
+    let dir = TempDir::new("watch-configmap");
+    let data = dir.0.join("data");
+    let version = |v: &str, models: &[&str]| {
+        let d = dir.0.join(v);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("config.yaml"), yaml(&data, models, false, 1000)).unwrap();
+    };
+    version("..v1", &["a-one"]);
+    symlink("..v1", dir.0.join("..data")).unwrap();
+    symlink("..data/config.yaml", dir.0.join("config.yaml")).unwrap();
+    let (gw, w) = start(&dir.0.join("config.yaml")).await;
+    let mut rx = w.status();
+    assert_eq!(model_count(&gw, "alpha").await, 1);
+
+    version("..v2", &["a-one", "a-two"]);
+    symlink("..v2", dir.0.join("..data_tmp")).unwrap();
+    std::fs::rename(dir.0.join("..data_tmp"), dir.0.join("..data")).unwrap();
+    std::fs::remove_dir_all(dir.0.join("..v1")).unwrap();
+    let s = reloads(&mut rx, 1).await;
+    assert_eq!(report(&s).providers_updated, ["alpha"]);
+    assert_eq!(model_count(&gw, "alpha").await, 2);
+}
