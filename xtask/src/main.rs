@@ -1,6 +1,7 @@
 //! `cargo xtask`: the project's dev tasks (test, ci, bench, mock, catalog) in one small
 //! binary instead of shell scripts.
 
+mod bench;
 mod catalog;
 mod tidy;
 
@@ -18,6 +19,10 @@ tasks:
   mock [--port N]   run the mock upstream (every provider's wire format) on 127.0.0.1:N
   catalog <path|url> [--date YYYY-MM-DD]
                     check a models.dev api.json and embed it as the catalog snapshot
+  bench [criterion|http|proxy|all] [--quick] [--duration SECS]
+                    benchmarks of docs/BENCHMARKS.md (default all), printed, not saved;
+                    installs nginx and wrk from apt if missing; --quick checks the
+                    harness in short runs; --duration sets each HTTP run (default 10 s)
 ";
 
 fn main() -> Result<()> {
@@ -29,6 +34,7 @@ fn main() -> Result<()> {
         Some("ci") => ci(),
         Some("mock") => mock(&args[1..]),
         Some("catalog") => catalog::run(&args[1..]),
+        Some("bench") => bench::run_bench(&args[1..]),
         Some("-h" | "--help" | "help") | None => {
             print!("{USAGE}");
             Ok(())

@@ -67,8 +67,8 @@ fn bench(c: &mut Criterion) {
     let messages = conversation(100_000);
     let counter = TokenCounter::new(TokenizerKind::O200kBase).expect("counter");
     let total = counter.count_messages(&messages);
-    eprintln!(
-        "conversation: {} messages, {total} o200k tokens",
+    println!(
+        "BENCH condense.conversation messages={} o200k_tokens={total} budget=8000 (targets: truncate and middle_out < 20 ms, extractive < 100 ms)",
         messages.len()
     );
     let options = LocalOptions::default();
