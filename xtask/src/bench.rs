@@ -92,9 +92,11 @@ pub fn run_bench(args: &[String]) -> Result<()> {
     }
     if matches!(what, "http" | "all") {
         http(&opts, &mut s)?;
+        s.push(format!("  (load average after: {})", loadavg()));
     }
     if matches!(what, "proxy" | "all") {
         proxy(&opts, &mut s)?;
+        s.push(format!("  (load average after: {})", loadavg()));
     }
     println!("\n==================== summary ({what}) ====================");
     for l in &s.lines {
@@ -176,6 +178,7 @@ fn criterion(opts: &Opts, s: &mut Summary) -> Result<()> {
         for l in criterion_lines(&out) {
             s.push(l);
         }
+        s.push(format!("  (load average after: {})", loadavg()));
     }
     Ok(())
 }
@@ -189,6 +192,10 @@ fn criterion_lines(out: &str) -> Vec<String> {
         let t = l.trim();
         if let Some(rest) = l.strip_prefix("BENCH ") {
             lines.push(format!("  {rest}"));
+            continue;
+        }
+        // `change:` blocks (against the previous run in target/criterion) say `[-3% +1% +4%]`.
+        if l.contains('%') && l.contains('[') {
             continue;
         }
         for key in ["time:", "thrpt:"] {
@@ -675,6 +682,10 @@ query_5276_models/search_gpt
                         time:   [1.0 ms 1.1 ms 1.2 ms]
 short                   time:   [2.0 µs 2.1 µs 2.2 µs]
                         thrpt:  [10 Melem/s 11 Melem/s 12 Melem/s]
+                 change:
+                        time:   [−35.621% −33.427% −30.448%] (p = 0.00 < 0.05)
+                        thrpt:  [+43.777% +50.212% +55.330%]
+                        Performance has improved.
 Found 3 outliers among 100 measurements (3.00%)
 BENCH discovery.query.mix p99_us=5.0
 ";
