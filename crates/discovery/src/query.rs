@@ -5,71 +5,140 @@
 //! matches.
 
 use std::cmp::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use modelgate_types::{
     Cursor, FilterError, Model, ModelQuery, Page, Pagination, SortField, SortKey,
 };
 use serde_json::Value;
 
+/// Separates the fields of [`IndexedModel::hay`]; removed from queries, so a match
+/// never spans two fields.
+const FIELD_SEP: char = '\0';
+
 /// A model with its search fields pre-lowercased.
 #[derive(Debug, Clone)]
 pub struct IndexedModel {
     pub model: Arc<Model>,
-    id_lc: String,
-    name_lc: String,
-    desc_lc: String,
+    /// `"{provider}/"`, lower-cased: queries written `openai/gpt-4o` match the bare id.
+    provider_prefix_lc: String,
+    /// `id \0 name \0 description`, lower-cased: one substring search per model tells
+    /// the best field that matches (the first occurrence is in the earliest field).
+    hay: String,
+    id_end: usize,
+    name_end: usize,
+}
+
+/// A lower-cased search query with its substring searchers built once per query (not
+/// once per model).
+#[derive(Debug)]
+struct Needle {
+    text: String,
+    finder: memchr::memmem::Finder<'static>,
+    /// `("{prefix}/", rest)` when the query is written `provider/model`: for models of
+    /// that provider, `rest` is matched against the bare id.
+    qualified: Option<(String, String, memchr::memmem::Finder<'static>)>,
+    /// Present only when the query has more than one word: a one-word query's "every
+    /// word appears" test is the substring test already made.
+    words: Option<Vec<memchr::memmem::Finder<'static>>>,
+}
+
+impl Needle {
+    fn new(q: &str) -> Needle {
+        let text: String = q.to_lowercase().replace(FIELD_SEP, "");
+        let finder = |s: &str| memchr::memmem::Finder::new(s.as_bytes()).into_owned();
+        let qualified = text
+            .split_once('/')
+            .map(|(prefix, rest)| (format!("{prefix}/"), rest.to_owned(), finder(rest)));
+        let words: Vec<_> = text.split_whitespace().map(finder).collect();
+        Needle {
+            finder: finder(&text),
+            qualified,
+            words: (words.len() > 1).then_some(words),
+            text,
+        }
+    }
 }
 
 impl IndexedModel {
     pub fn new(model: Arc<Model>) -> Self {
+        let clean = |s: &str| s.to_lowercase().replace(FIELD_SEP, " ");
+        let mut hay = clean(&model.id);
+        let id_end = hay.len();
+        hay.push(FIELD_SEP);
+        hay.push_str(&clean(&model.name));
+        let name_end = hay.len();
+        hay.push(FIELD_SEP);
+        hay.push_str(&clean(model.description.as_deref().unwrap_or("")));
         IndexedModel {
-            id_lc: model.id.to_lowercase(),
-            name_lc: model.name.to_lowercase(),
-            desc_lc: model
-                .description
-                .as_deref()
-                .map(str::to_lowercase)
-                .unwrap_or_default(),
+            provider_prefix_lc: format!("{}/", model.provider.to_lowercase()),
+            hay,
+            id_end,
+            name_end,
             model,
         }
     }
 
-    /// Relevance of this model for a lower-cased query: lower is better; `None` is no
-    /// match. Exact id, then id prefix, then id substring, then name, then description,
-    /// then "every word appears somewhere".
-    fn relevance(&self, q: &str) -> Option<u32> {
+    fn id_lc(&self) -> &str {
+        &self.hay[..self.id_end]
+    }
+
+    /// Relevance of this model for a query: lower is better; `None` is no match. Exact
+    /// id, then id prefix, then id substring, then name, then description, then "every
+    /// word appears somewhere".
+    fn relevance(&self, needle: &Needle) -> Option<u32> {
         // Ids are often written with their provider (`openai/gpt-4o`): match the bare id.
-        let q = q
-            .strip_prefix(&format!("{}/", self.model.provider.to_lowercase()))
-            .unwrap_or(q);
-        if self.id_lc == q {
+        let (q, finder) = match &needle.qualified {
+            Some((prefix, rest, f)) if *prefix == self.provider_prefix_lc => (rest.as_str(), f),
+            _ => (needle.text.as_str(), &needle.finder),
+        };
+        if self.id_lc() == q {
             return Some(0);
         }
-        if self.id_lc.starts_with(q) {
-            return Some(1);
+        match finder.find(self.hay.as_bytes()) {
+            Some(0) => return Some(1),
+            Some(p) if p < self.id_end => return Some(2),
+            Some(p) if p < self.name_end => return Some(3),
+            Some(_) => return Some(4),
+            None => {}
         }
-        if self.id_lc.contains(q) {
-            return Some(2);
-        }
-        if self.name_lc.contains(q) {
-            return Some(3);
-        }
-        if self.desc_lc.contains(q) {
-            return Some(4);
-        }
-        let mut words = q.split_whitespace().peekable();
-        words.peek()?;
+        let words = needle.words.as_ref()?;
         words
-            .all(|w| self.id_lc.contains(w) || self.name_lc.contains(w) || self.desc_lc.contains(w))
+            .iter()
+            .all(|w| w.find(self.hay.as_bytes()).is_some())
             .then_some(5)
     }
 }
 
+/// Fields with a pre-sorted order: every [`SortField`] but relevance.
+const ORDERED_FIELDS: usize = 9;
+
+fn field_slot(field: SortField) -> Option<usize> {
+    Some(match field {
+        SortField::Id => 0,
+        SortField::Name => 1,
+        SortField::Provider => 2,
+        SortField::ContextLength => 3,
+        SortField::MaxTokens => 4,
+        SortField::InputCost => 5,
+        SortField::OutputCost => 6,
+        SortField::CreatedAt => 7,
+        SortField::UpdatedAt => 8,
+        SortField::Relevance => return None,
+    })
+}
+
 /// Models in canonical order (provider, id), indexed for search.
+///
+/// Each sort order (field, direction) is computed at most once per set, on first use,
+/// as a permutation of `items`: a sorted query then walks that permutation and filters,
+/// instead of sorting its matches on every request.
 #[derive(Debug, Clone, Default)]
 pub struct ModelSet {
     items: Vec<IndexedModel>,
+    /// `[field][descending]` → indices into `items` in that order (ties in canonical
+    /// order, nulls last), built lazily.
+    orders: [[OnceLock<Vec<u32>>; 2]; ORDERED_FIELDS],
 }
 
 impl ModelSet {
@@ -77,7 +146,28 @@ impl ModelSet {
     pub fn new(models: impl IntoIterator<Item = Arc<Model>>) -> Self {
         let mut items: Vec<IndexedModel> = models.into_iter().map(IndexedModel::new).collect();
         items.sort_by(|a, b| canonical(&a.model, &b.model));
-        ModelSet { items }
+        ModelSet {
+            items,
+            orders: Default::default(),
+        }
+    }
+
+    /// Indices of `items` sorted by `field` (stable, so ties keep canonical order);
+    /// `None` for relevance, which depends on the query.
+    fn order(&self, field: SortField, descending: bool) -> Option<&[u32]> {
+        let slot = field_slot(field)?;
+        let order = self.orders[slot][usize::from(descending)].get_or_init(|| {
+            let mut idx: Vec<u32> = (0..self.items.len() as u32).collect();
+            idx.sort_by(|&a, &b| {
+                compare(
+                    &sort_value(&self.items[a as usize].model, field, 0),
+                    &sort_value(&self.items[b as usize].model, field, 0),
+                    descending,
+                )
+            });
+            idx
+        });
+        Some(order)
     }
 
     pub fn len(&self) -> usize {
@@ -102,31 +192,36 @@ impl ModelSet {
                 "sorting by relevance needs a search query 'q'",
             ));
         }
-        let needle = q.q.as_deref().map(str::to_lowercase);
+        let needle = q.q.as_deref().map(Needle::new);
         let mut hits: Vec<(&IndexedModel, u32)> = Vec::new();
-        for item in &self.items {
+        let items = &self.items;
+        let mut visit = |i: usize| {
+            let item = &items[i];
             if !matches_filters(&item.model, q) {
-                continue;
+                return;
             }
             let score = match &needle {
                 Some(n) => match item.relevance(n) {
                     Some(s) => s,
-                    None => continue,
+                    None => return,
                 },
                 None => 0,
             };
             hits.push((item, score));
+        };
+        // Walk the items in the query's order, so the matches come out sorted; ties keep
+        // the canonical order, the tie-break of every sort.
+        match self.order(sort.field, sort.descending) {
+            Some(order) => order.iter().for_each(|&i| visit(i as usize)),
+            None => (0..items.len()).for_each(&mut visit),
         }
-        // Canonical order is the tie-break of every sort, and the input is already in it,
-        // so a stable sort by the key alone is enough.
-        if sort.field != SortField::Provider || sort.descending {
-            hits.sort_by(|a, b| {
-                compare(
-                    &sort_value(&a.0.model, sort.field, a.1),
-                    &sort_value(&b.0.model, sort.field, b.1),
-                    sort.descending,
-                )
-            });
+        if sort.field == SortField::Relevance {
+            // Scores are small integers; a stable sort keeps canonical order among equals.
+            if sort.descending {
+                hits.sort_by_key(|h| std::cmp::Reverse(h.1));
+            } else {
+                hits.sort_by_key(|h| h.1);
+            }
         }
         let total = hits.len();
         let start = match &q.cursor {
@@ -142,16 +237,15 @@ impl ModelSet {
                     ));
                 }
                 let key = CursorKey::from_cursor(c);
-                hits.iter()
-                    .position(|(m, s)| {
-                        after(
-                            &sort_value(&m.model, sort.field, *s),
-                            &m.model,
-                            &key,
-                            sort.descending,
-                        )
-                    })
-                    .unwrap_or(total)
+                // `hits` is in the cursor's order, so "after the cursor" is a suffix.
+                hits.partition_point(|(m, s)| {
+                    !after(
+                        &sort_value(&m.model, sort.field, *s),
+                        &m.model,
+                        &key,
+                        sort.descending,
+                    )
+                })
             }
             None => q.offset.min(total),
         };
@@ -220,10 +314,11 @@ impl ModelSet {
             .items
             .iter()
             .map(|i| {
-                let d = if i.id_lc.contains(&target) || target.contains(&i.id_lc) {
-                    i.id_lc.len().abs_diff(target.len()) / 4
+                let id_lc = i.id_lc();
+                let d = if id_lc.contains(&target) || target.contains(id_lc) {
+                    id_lc.len().abs_diff(target.len()) / 4
                 } else {
-                    levenshtein(&i.id_lc, &target)
+                    levenshtein(id_lc, &target)
                 };
                 (d, i.model.id.as_str())
             })
@@ -442,6 +537,42 @@ mod tests {
     }
 
     #[test]
+    fn ranking_id_then_name_then_description_then_words() {
+        let mk = |id: &str, name: &str, desc: &str| {
+            let mut m = Model::new("p", id);
+            m.name = name.to_owned();
+            m.description = Some(desc.to_owned());
+            Arc::new(m)
+        };
+        let set = ModelSet::new(vec![
+            mk("a-desc", "A", "Fast Turbo model"),
+            mk("b-name", "The Turbo One", ""),
+            mk("c-words", "Fast", "a model that is turbo-charged"),
+            mk("turbo", "Turbo", ""),
+            mk("turbo-2", "", ""),
+            mk("x-turbo", "", ""),
+            mk("none", "Nothing", "at all"),
+        ]);
+        let p = set.query(&q(&[("q", "TURBO")])).expect("ok");
+        assert_eq!(
+            ids(&p),
+            ["turbo", "turbo-2", "x-turbo", "b-name", "a-desc", "c-words"]
+        );
+        // Every word somewhere, in no single field: rank last; a missing word: no match.
+        let p = set.query(&q(&[("q", "fast turbo-charged")])).expect("ok");
+        assert_eq!(ids(&p), ["c-words"]);
+        let p = set.query(&q(&[("q", "fast zebra")])).expect("ok");
+        assert!(p.items.is_empty());
+        // `provider/id` matches the bare id of that provider only; NUL never spans fields.
+        let p = set.query(&q(&[("q", "p/turbo")])).expect("ok");
+        assert_eq!(ids(&p)[0], "turbo");
+        let p = set.query(&q(&[("q", "other/turbo")])).expect("ok");
+        assert!(p.items.is_empty());
+        let p = set.query(&q(&[("q", "desc\0a")])).expect("ok");
+        assert!(p.items.is_empty(), "{:?}", ids(&p));
+    }
+
+    #[test]
     fn filters_and_nulls() {
         let p = set().query(&q(&[("min_context", "150000")])).expect("ok");
         assert_eq!(ids(&p), ["claude-3-opus-20240229"]);
@@ -489,5 +620,90 @@ mod tests {
         assert!(sug.contains(&"gpt-4o".to_owned()), "{sug:?}");
         assert!(s.get("openai", "gpt-4o").is_some());
         assert!(s.get("openai", "gpt-5").is_none());
+    }
+
+    /// The pre-sorted orders give exactly what a stable sort of the matches gives, for
+    /// every field and direction, with nulls and ties, and cursors walk them without gaps.
+    #[test]
+    fn presorted_orders_equal_a_stable_sort_of_the_matches() {
+        let mut models = Vec::new();
+        for i in 0..60u64 {
+            let mut m = Model::new(
+                ["openai", "anthropic", "groq"][(i % 3) as usize],
+                format!("m-{:02}", (i * 37) % 60),
+            );
+            m.name = format!("Model {}", i % 7);
+            m.context_length = (i % 5 != 0).then_some(1_000 * (i % 4));
+            m.max_tokens = (i % 3 != 0).then_some(10 * (i % 6));
+            m.input_cost = (i % 4 != 0).then_some((i % 5) as f64 / 1000.0);
+            m.output_cost = (i % 6 != 0).then_some((i % 3) as f64 / 100.0);
+            m.created_at = (i % 7 != 0).then(|| format!("2024-0{}-01T00:00:00Z", 1 + i % 9));
+            m.updated_at = m.created_at.clone();
+            m.supports_chat = i % 2 == 0;
+            models.push(Arc::new(m));
+        }
+        let set = ModelSet::new(models);
+        for field in SortField::ALL
+            .into_iter()
+            .filter(|f| *f != SortField::Relevance)
+        {
+            for descending in [false, true] {
+                let sort = format!("{}{}", if descending { "-" } else { "" }, field.as_str());
+                for extra in [None, Some(("supports_chat", "true")), Some(("q", "m-1"))] {
+                    let mut pairs = vec![("sort", sort.as_str()), ("limit", "1000")];
+                    pairs.extend(extra);
+                    let query = q(&pairs);
+                    let got = set.query(&query).expect("ok");
+                    let mut want: Vec<&Arc<Model>> = set
+                        .iter()
+                        .filter(|m| matches_filters(m, &query))
+                        .filter(|m| extra != Some(("q", "m-1")) || m.id.contains("m-1"))
+                        .collect();
+                    want.sort_by(|a, b| {
+                        compare(
+                            &sort_value(a, field, 0),
+                            &sort_value(b, field, 0),
+                            descending,
+                        )
+                    });
+                    let want: Vec<(&str, &str)> = want
+                        .iter()
+                        .map(|m| (m.provider.as_str(), m.id.as_str()))
+                        .collect();
+                    let got_ids: Vec<(&str, &str)> = got
+                        .items
+                        .iter()
+                        .map(|m| (m.provider.as_str(), m.id.as_str()))
+                        .collect();
+                    assert_eq!(got_ids, want, "{sort} {extra:?}");
+
+                    // Cursor pages of 7 concatenate to the same order.
+                    let mut walked = Vec::new();
+                    let mut cursor: Option<String> = None;
+                    loop {
+                        let mut pairs = vec![("sort", sort.as_str()), ("limit", "7")];
+                        pairs.extend(extra);
+                        if let Some(c) = &cursor {
+                            pairs.push(("cursor", c.as_str()));
+                        }
+                        let page = set.query(&q(&pairs)).expect("page");
+                        walked.extend(
+                            page.items
+                                .iter()
+                                .map(|m| (m.provider.clone(), m.id.clone())),
+                        );
+                        match page.pagination.next_cursor {
+                            Some(c) => cursor = Some(c),
+                            None => break,
+                        }
+                    }
+                    let walked: Vec<(&str, &str)> = walked
+                        .iter()
+                        .map(|(p, i)| (p.as_str(), i.as_str()))
+                        .collect();
+                    assert_eq!(walked, want, "cursor walk {sort} {extra:?}");
+                }
+            }
+        }
     }
 }
