@@ -528,3 +528,53 @@ async fn concurrent_misses_make_one_upstream_call() {
     assert!(statuses.iter().all(|s| *s == 200));
     assert_eq!(mock.hits_path("/models") - before, 1, "single flight");
 }
+
+/// Whether a listing body (`/api` ids or `/v1` `provider/id` ids) holds `gpt-new`.
+fn lists_new_model(body: &str) -> bool {
+    body.contains(r#""id":"gpt-new""#) || body.contains(r#""id":"openai/gpt-new""#)
+}
+
+#[tokio::test]
+async fn rendered_listings_follow_every_change_of_the_data() {
+    // Listings are served from a render cache keyed by snapshot version and query: the
+    // same request twice is the same body, and a change of the data is seen at once.
+    let (mock, gw) = three_providers().await;
+    gw.state.discovery.refresh(None).await;
+    let urls = [
+        "/api/models?provider=openai&limit=1000",
+        "/api/models/search?q=gpt-new&provider=openai",
+        "/v1/models",
+    ];
+    let text = |path: &'static str| {
+        let url = gw.url(path);
+        async move {
+            client()
+                .get(url)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    for path in urls {
+        let first = text(path).await;
+        assert_eq!(text(path).await, first, "{path}: same snapshot, same body");
+        assert!(!lists_new_model(&first), "{path}");
+    }
+    // Same parameters in another order share the rendered body.
+    let reordered = text("/api/models?limit=1000&provider=openai").await;
+    assert_eq!(reordered, text(urls[0]).await);
+
+    mock.add_model(ProviderKind::Openai, MockModel::new("gpt-new"));
+    gw.state.discovery.refresh(None).await;
+    for path in urls {
+        assert!(
+            lists_new_model(&text(path).await),
+            "{path} sees the new model"
+        );
+    }
+    let (_, v) = get_json(&gw.url(urls[1])).await;
+    assert_eq!(ids(&v), ["openai/gpt-new"]);
+}

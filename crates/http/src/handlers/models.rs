@@ -9,7 +9,7 @@ use modelgate_types::{ErrorCode, Model, ModelQuery, Page, SourceFilter};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::body::{json_response, Body};
+use crate::body::{json_bytes, json_response, Body};
 use crate::error::ApiError;
 use crate::router::Ctx;
 
@@ -70,23 +70,53 @@ fn providers_field(snap: &Snapshot, source: SourceFilter, page: &Page<Arc<Model>
     }
 }
 
+/// A listing body is a function of the route, the snapshot, the query and `cache_hit`
+/// alone, so it is rendered once per such key and then served from the shared render
+/// cache (`V2Cache`): a cached listing neither queries nor serializes again.
+fn cached_listing(
+    ctx: &Ctx,
+    route: &str,
+    snap: &Snapshot,
+    cache_hit: bool,
+    render: impl FnOnce() -> Result<Value, ApiError>,
+) -> Result<Response<Body>, ApiError> {
+    let mut pairs: Vec<(&str, &str)> = ctx.query_pairs().collect();
+    pairs.sort_unstable();
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish();
+    let key = format!("{route} {} {cache_hit} ?{query}", snap.etag_base());
+    let bytes = ctx.state.v2_cache.rendered(key, || {
+        let value = render()?;
+        serde_json::to_vec(&value)
+            .map(bytes::Bytes::from)
+            .map_err(|e| ApiError::internal(format!("serialisation failed: {e}")))
+    })?;
+    Ok(json_bytes(StatusCode::OK, bytes))
+}
+
 /// `GET /api/models`
 pub async fn list(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
     let q = ModelQuery::from_pairs(ctx.query_pairs())?;
     check_providers(ctx, &q)?;
     let (snap, cache_hit) = fresh_snapshot(ctx, &q).await;
-    let (source, page) = run(&snap, &q)?;
-    let body = json!({
+    cached_listing(ctx, "api/models", &snap, cache_hit, || {
+        list_body(&snap, &q, cache_hit)
+    })
+}
+
+fn list_body(snap: &Snapshot, q: &ModelQuery, cache_hit: bool) -> Result<Value, ApiError> {
+    let (source, page) = run(snap, q)?;
+    Ok(json!({
         "models": page.items,
         "count": page.items.len(),
-        "providers": providers_field(&snap, source, &page),
+        "providers": providers_field(snap, source, &page),
         "source": source_str(source),
         "timestamp": snap.updated_at,
         "cache_hit": cache_hit,
         "stale": page.items.iter().any(|m| m.stale),
         "pagination": page.pagination,
-    });
-    Ok(json_response(StatusCode::OK, &body))
+    }))
 }
 
 /// `GET /api/models/search`
@@ -94,12 +124,18 @@ pub async fn search(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
     let q = ModelQuery::from_pairs(ctx.query_pairs())?;
     check_providers(ctx, &q)?;
     let (snap, cache_hit) = fresh_snapshot(ctx, &q).await;
-    let (source, page) = run(&snap, &q)?;
-    let mut filters = serde_json::to_value(&q).unwrap_or_else(|_| json!({}));
+    cached_listing(ctx, "api/models/search", &snap, cache_hit, || {
+        search_body(&snap, &q, cache_hit)
+    })
+}
+
+fn search_body(snap: &Snapshot, q: &ModelQuery, cache_hit: bool) -> Result<Value, ApiError> {
+    let (source, page) = run(snap, q)?;
+    let mut filters = serde_json::to_value(q).unwrap_or_else(|_| json!({}));
     if let Value::Object(map) = &mut filters {
         map.remove("q");
     }
-    let body = json!({
+    Ok(json!({
         "models": page.items,
         "count": page.items.len(),
         "query": q.q,
@@ -108,8 +144,7 @@ pub async fn search(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
         "timestamp": snap.updated_at,
         "cache_hit": cache_hit,
         "pagination": page.pagination,
-    });
-    Ok(json_response(StatusCode::OK, &body))
+    }))
 }
 
 /// A `provider=` filter naming a provider that is not configured is an error in
@@ -448,24 +483,22 @@ fn openai_model(m: &Model) -> Value {
 
 /// `GET /v1/models`: OpenAI's list shape, ids as `provider/model`.
 pub async fn v1_list(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
-    let mut q = ModelQuery::from_pairs(ctx.query_pairs())?;
+    let q = ModelQuery::from_pairs(ctx.query_pairs())?;
     let (snap, _) = fresh_snapshot(ctx, &q).await;
-    q.limit = modelgate_types::MAX_LIMIT;
-    let source = effective_source(&q, &snap);
-    let set = match source {
-        SourceFilter::Discovered => &snap.discovered,
-        SourceFilter::Catalog => &*snap.catalog,
-        SourceFilter::All => &snap.all,
-    };
-    let data: Vec<Value> = set
-        .iter()
-        .filter(|m| m.supports_chat || !snap.has_providers || source != SourceFilter::Catalog)
-        .map(|m| openai_model(m))
-        .collect();
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({"object": "list", "data": data}),
-    ))
+    cached_listing(ctx, "v1/models", &snap, false, || {
+        let source = effective_source(&q, &snap);
+        let set = match source {
+            SourceFilter::Discovered => &snap.discovered,
+            SourceFilter::Catalog => &*snap.catalog,
+            SourceFilter::All => &snap.all,
+        };
+        let data: Vec<Value> = set
+            .iter()
+            .filter(|m| m.supports_chat || !snap.has_providers || source != SourceFilter::Catalog)
+            .map(|m| openai_model(m))
+            .collect();
+        Ok(json!({"object": "list", "data": data}))
+    })
 }
 
 /// `GET /v1/models/{id}` (OpenAI SDK's `models.retrieve`).

@@ -62,7 +62,10 @@ pub fn negotiate(headers: &HeaderMap) -> Encoding {
     Encoding::Identity
 }
 
-/// Cache of rendered responses: key = (etag, encoding), weighted by size.
+/// Cache of rendered responses, weighted by size: `/v2/models` keys are (etag, encoding);
+/// the `/api/models`, `/api/models/search` and `/v1/models` listings use
+/// [`V2Cache::rendered`] with their own keys (route, snapshot, query), identity-encoded.
+/// Entries of old snapshots are never read again and age out by weight.
 #[derive(Debug)]
 pub struct V2Cache {
     cache: quick_cache::sync::Cache<(String, Encoding), Bytes, ByteWeighter>,
@@ -83,6 +86,21 @@ impl V2Cache {
         V2Cache {
             cache: quick_cache::sync::Cache::with_weighter(1024, max_bytes, ByteWeighter),
         }
+    }
+
+    /// The body cached under `key`, else `render`'s (cached when it succeeds).
+    pub fn rendered<E>(
+        &self,
+        key: String,
+        render: impl FnOnce() -> Result<Bytes, E>,
+    ) -> Result<Bytes, E> {
+        let key = (key, Encoding::Identity);
+        if let Some(b) = self.cache.get(&key) {
+            return Ok(b);
+        }
+        let b = render()?;
+        self.cache.insert(key, b.clone());
+        Ok(b)
     }
 }
 
