@@ -814,6 +814,9 @@ impl LoadGenerator {
     }
 }
 
+/// Resolution of tokio's timer wheel: how late `sleep_until` may wake by itself.
+const TIMER_GRANULARITY: Duration = Duration::from_millis(1);
+
 async fn run(
     sh: Arc<RunShared>,
     send: RequestFn,
@@ -832,6 +835,16 @@ async fn run(
             _ = cancel.cancelled() => break,
             _ = tokio::time::sleep_until(scheduled) => {}
         }
+        // tokio's timer has 1 ms granularity, so a wake-up up to that late is the
+        // generator's own lateness, not the server's: latency then counts from the actual
+        // send. Any later and the generator is behind schedule (a backlog the server
+        // caused, or an overloaded host), which counts from the scheduled time.
+        let woke = Instant::now();
+        let origin = if woke.saturating_duration_since(scheduled) <= TIMER_GRANULARITY {
+            woke
+        } else {
+            scheduled
+        };
         while tasks.try_join_next().is_some() {}
         let spec = plan.request(i);
         let permit = Arc::clone(&limit).try_acquire_owned();
@@ -848,7 +861,7 @@ async fn run(
         sh.in_flight.fetch_add(1, Ordering::Relaxed);
         tasks.spawn(async move {
             let out = fut.await;
-            let latency = Instant::now().saturating_duration_since(scheduled);
+            let latency = Instant::now().saturating_duration_since(origin);
             lock(&sh2.stats).record(provider, out, latency);
             sh2.in_flight.fetch_sub(1, Ordering::Relaxed);
             drop(permit);

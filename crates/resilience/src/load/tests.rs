@@ -67,6 +67,32 @@ async fn a_stall_shows_in_p99_because_latency_counts_from_the_schedule() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_generator_behind_schedule_counts_its_lateness() {
+    // Request 10 freezes the generator's clock view by jumping time 50 ms ahead (as a
+    // blocked host would): the requests due meanwhile are sent late, and their latency
+    // counts from their slot, not from the late send. Sends on time measure zero.
+    let send = request_fn(|spec: RequestSpec| async move {
+        if spec.index == 10 {
+            tokio::time::advance(Duration::from_millis(50)).await;
+        }
+        Outcome {
+            ok: true,
+            status: Some(200),
+            provider: None,
+        }
+    });
+    let plan = LoadPlan::new(100.0, Duration::from_secs(1), 100);
+    let r = LoadGenerator::start("t", plan, send, Duration::from_secs(5))
+        .wait()
+        .await;
+    assert_eq!(r.results.total_requests, 100);
+    assert_eq!(r.results.p50_response_time_ms, 0.0, "{:?}", r.results);
+    // Request 10 itself took 50 ms; the ones due in its shadow were 10..40 ms late.
+    assert!(r.results.max_response_time_ms >= 49.0, "{:?}", r.results);
+    assert!(r.results.p99_response_time_ms >= 30.0, "{:?}", r.results);
+}
+
+#[tokio::test(start_paused = true)]
 async fn concurrency_cap_drops_instead_of_delaying() {
     // Every request takes 1 s; at 100 rps with 10 users, ~10 % can be in flight.
     let send = request_fn(|_spec: RequestSpec| async move {
