@@ -69,6 +69,8 @@ pub struct ProviderHandle {
 struct Slot {
     name: String,
     handle: ProviderHandle,
+    /// Matches `ProviderState::generation` while this slot is the installed one.
+    generation: u64,
     /// Held while a refresh runs; waiters re-check `completed` after acquiring it.
     flight: tokio::sync::Mutex<()>,
     /// Number of refreshes completed (success or failure).
@@ -139,6 +141,26 @@ struct Inner {
     version: AtomicU64,
     epoch: u64,
     persist_lock: tokio::sync::Mutex<()>,
+    /// Source of slot generations.
+    generations: AtomicU64,
+    /// Serializes snapshot rebuilds, so the last snapshot stored is built from states at
+    /// least as new as every write that preceded a rebuild request (two unserialized
+    /// rebuilds could otherwise store an older view last).
+    rebuild: Mutex<()>,
+}
+
+/// The state `slot` may write: none when a reload has replaced or removed the slot since
+/// its refresh began (that refresh's result is dropped; the new adapter refreshes itself).
+fn current_state<'a>(
+    states: &'a mut BTreeMap<String, ProviderState>,
+    slot: &Slot,
+) -> Option<&'a mut ProviderState> {
+    let st = states.get_mut(&slot.name)?;
+    if st.generation != slot.generation {
+        tracing::debug!(provider = %slot.name, "dropping the result of a replaced adapter");
+        return None;
+    }
+    Some(st)
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -188,6 +210,8 @@ impl Discovery {
             version: AtomicU64::new(0),
             epoch,
             persist_lock: tokio::sync::Mutex::new(()),
+            generations: AtomicU64::new(0),
+            rebuild: Mutex::new(()),
         });
         let d = Discovery { inner };
         d.install_providers(providers, disabled);
@@ -208,10 +232,12 @@ impl Discovery {
             let name = handle.provider.name().to_owned();
             let kind = handle.provider.kind();
             keep.insert(name.clone());
+            let generation = self.inner.generations.fetch_add(1, Ordering::Relaxed) + 1;
             slots.insert(
                 name.clone(),
                 Arc::new(Slot {
                     name: name.clone(),
+                    generation,
                     handle,
                     flight: tokio::sync::Mutex::new(()),
                     completed: AtomicU64::new(0),
@@ -223,6 +249,7 @@ impl Discovery {
                 .entry(name.clone())
                 .or_insert_with(|| ProviderState::new(&name, Some(kind), ProviderStatus::Pending));
             st.kind = Some(kind);
+            st.generation = generation;
             if st.status == ProviderStatus::Disabled {
                 st.status = ProviderStatus::Pending;
             }
@@ -548,9 +575,9 @@ impl Discovery {
         let changed;
         {
             let mut states = lock(&self.inner.states);
-            let st = states.entry(slot.name.clone()).or_insert_with(|| {
-                ProviderState::new(&slot.name, Some(kind), ProviderStatus::Pending)
-            });
+            let Some(st) = current_state(&mut states, slot) else {
+                return;
+            };
             let previous: HashMap<&str, &Arc<Model>> =
                 st.models.iter().map(|m| (m.id.as_str(), m)).collect();
             let mut next: Vec<Arc<Model>> = Vec::with_capacity(models.len());
@@ -642,17 +669,13 @@ impl Discovery {
     }
 
     fn apply_failure(&self, slot: &Slot, error: String, elapsed_ms: u64, now: &str, ttl: Duration) {
-        tracing::warn!(provider = %slot.name, %error, "model refresh failed; serving last good list");
         let mut event = None;
         {
             let mut states = lock(&self.inner.states);
-            let st = states.entry(slot.name.clone()).or_insert_with(|| {
-                ProviderState::new(
-                    &slot.name,
-                    Some(slot.handle.provider.kind()),
-                    ProviderStatus::Pending,
-                )
-            });
+            let Some(st) = current_state(&mut states, slot) else {
+                return;
+            };
+            tracing::warn!(provider = %slot.name, %error, "model refresh failed; serving last good list");
             if st.status != ProviderStatus::Error {
                 event = Some(ModelEvent::ProviderStatusChanged {
                     provider: slot.name.clone(),
@@ -697,6 +720,7 @@ impl Discovery {
     }
 
     fn rebuild_snapshot(&self) {
+        let _serial = lock(&self.inner.rebuild);
         let states: Vec<ProviderState> = lock(&self.inner.states).values().cloned().collect();
         let discovered = ModelSet::new(states.iter().flat_map(|s| s.models.iter().cloned()));
         let catalog = self.inner.catalog_set.load_full();

@@ -45,6 +45,9 @@ pub struct ProviderState {
     /// Redacted error of the last failed refresh.
     pub error: Option<String>,
     pub response_time_ms: Option<u64>,
+    /// Which installed adapter this state belongs to: a refresh by an adapter that a
+    /// config reload has since replaced must not overwrite the new one's results.
+    pub(crate) generation: u64,
 }
 
 impl ProviderState {
@@ -58,6 +61,7 @@ impl ProviderState {
             models: Arc::new(Vec::new()),
             error: None,
             response_time_ms: None,
+            generation: 0,
         }
     }
 }

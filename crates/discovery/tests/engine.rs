@@ -897,3 +897,50 @@ async fn events_for_added_removed_models_and_status_changes() {
             if status == "active" && previous_status.as_deref() == Some("error")
     ));
 }
+
+#[tokio::test]
+async fn a_replaced_adapter_cannot_overwrite_its_successor() {
+    // A config reload replaces provider `p` (OpenAI wire format) by a new adapter
+    // (Anthropic) while the old one's refresh is still in flight; when the old refresh
+    // finally answers, its models must not replace the new adapter's.
+    let mock = MockUpstream::start().await;
+    let d = discovery(
+        vec![handle(&mock, "p", ProviderKind::Openai)],
+        Duration::from_secs(300),
+        None,
+    );
+    mock.set_latency(ProviderKind::Openai, Duration::from_millis(300));
+    let old = {
+        let d = d.clone();
+        tokio::spawn(async move { d.refresh(None).await })
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while mock.requests(ProviderKind::Openai).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "old refresh never started"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    d.replace_providers(
+        vec![handle(&mock, "p", ProviderKind::Anthropic)],
+        Vec::new(),
+    );
+    d.refresh(None).await;
+    old.await.unwrap();
+
+    let snap = d.snapshot();
+    let ids: Vec<String> = snap.discovered.iter().map(|m| m.id.clone()).collect();
+    assert!(!ids.is_empty());
+    assert!(ids.iter().all(|id| id.starts_with("claude")), "{ids:?}");
+    let st = snap.provider("p").unwrap();
+    assert_eq!(st.kind, Some(ProviderKind::Anthropic));
+    assert_eq!(st.status, ProviderStatus::Active);
+    // And reads keep serving the new adapter's list (its freshness entry is intact).
+    assert!(d.ensure_fresh(None, false).await);
+    assert!(d
+        .snapshot()
+        .discovered
+        .iter()
+        .all(|m| m.id.starts_with("claude")));
+}
