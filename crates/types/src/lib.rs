@@ -26,3 +26,17 @@ pub use query::{
     FilterError, ModelQuery, SortField, SortKey, SourceFilter, DEFAULT_LIMIT, MAX_LIMIT,
 };
 pub use timefmt::{format_rfc3339, now_rfc3339, parse_rfc3339, unix_to_rfc3339};
+
+/// How a JSON value's type reads in a validation message ("expected a number, got a
+/// string").
+pub fn json_type_name(v: &serde_json::Value) -> &'static str {
+    use serde_json::Value;
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}

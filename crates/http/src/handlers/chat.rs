@@ -564,24 +564,13 @@ async fn read_object(ctx: &mut Ctx) -> Result<Map<String, Value>, ApiError> {
         Some(Value::Object(map)) => Ok(map),
         Some(other) => Err(ApiError::invalid_request(format!(
             "The request body must be a JSON object, not {}",
-            type_name(&other)
+            modelgate_types::json_type_name(&other)
         ))),
     }
 }
 
 fn field_error(field: &str, message: impl Into<String>) -> ApiError {
     ApiError::invalid_request(message).with_details(json!({ "field": field }))
-}
-
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -631,7 +620,7 @@ fn check(map: &Map<String, Value>, field: &str, expect: Expect) -> Result<(), Ap
             format!(
                 "'{field}' must be {}, not {}",
                 expect.describe(),
-                type_name(v)
+                modelgate_types::json_type_name(v)
             ),
         )),
     }
@@ -649,7 +638,10 @@ fn required_model(map: &Map<String, Value>) -> Result<String, ApiError> {
         Some(Value::String(s)) => Ok(s.clone()),
         Some(v) => Err(field_error(
             "model",
-            format!("'model' must be a string, not {}", type_name(v)),
+            format!(
+                "'model' must be a string, not {}",
+                modelgate_types::json_type_name(v)
+            ),
         )),
     }
 }
@@ -668,7 +660,7 @@ fn parse_chat(map: Map<String, Value>) -> Result<ChatRequest, ApiError> {
                 "messages",
                 format!(
                     "'messages' must be an array of messages, not {}",
-                    type_name(v)
+                    modelgate_types::json_type_name(v)
                 ),
             ))
         }
@@ -686,7 +678,7 @@ fn parse_chat(map: Map<String, Value>) -> Result<ChatRequest, ApiError> {
                 &at,
                 format!(
                     "'{at}' must be an object with 'role' and 'content', not {}",
-                    type_name(m)
+                    modelgate_types::json_type_name(m)
                 ),
             ));
         };
@@ -707,7 +699,10 @@ fn parse_chat(map: Map<String, Value>) -> Result<ChatRequest, ApiError> {
             Some(v) => {
                 return Err(field_error(
                     &format!("{at}.role"),
-                    format!("'{at}.role' must be a string, not {}", type_name(v)),
+                    format!(
+                        "'{at}.role' must be a string, not {}",
+                        modelgate_types::json_type_name(v)
+                    ),
                 ))
             }
         }
@@ -724,7 +719,7 @@ fn parse_chat(map: Map<String, Value>) -> Result<ChatRequest, ApiError> {
                     format!(
                         "'{at}.{field}' must be {}, not {}",
                         expect.describe(),
-                        type_name(v)
+                        modelgate_types::json_type_name(v)
                     ),
                 )
             })?;

@@ -43,17 +43,6 @@ fn join(prefix: &str, key: &str) -> String {
     }
 }
 
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 /// Checks that `v` is an object with only the `fields` listed, each of its kind.
 /// `path` is the object's own path (`""` for the body).
 pub(crate) fn object<'a>(
@@ -65,7 +54,10 @@ pub(crate) fn object<'a>(
         let at = if path.is_empty() { "body" } else { path };
         return Err(Mismatch::new(
             at,
-            format!("must be a JSON object, not {}", type_name(v)),
+            format!(
+                "must be a JSON object, not {}",
+                modelgate_types::json_type_name(v)
+            ),
         ));
     };
     for key in map.keys() {
@@ -100,7 +92,10 @@ pub(crate) fn check(v: &Value, path: &str, kind: Kind) -> Result<(), Mismatch> {
             let Value::Array(items) = v else {
                 return Err(Mismatch::new(
                     path,
-                    format!("must be an array, not {}", type_name(v)),
+                    format!(
+                        "must be an array, not {}",
+                        modelgate_types::json_type_name(v)
+                    ),
                 ));
             };
             for (i, item) in items.iter().enumerate() {
@@ -128,7 +123,7 @@ fn describe(v: &Value) -> String {
     match v {
         Value::Number(n) => format!("{n}"),
         Value::String(s) if s.len() <= 40 => format!("the string \"{s}\""),
-        other => type_name(other).to_owned(),
+        other => modelgate_types::json_type_name(other).to_owned(),
     }
 }
 
