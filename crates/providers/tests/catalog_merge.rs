@@ -12,25 +12,13 @@ use modelgate_testkit::{MockModel, MockUpstream};
 use modelgate_types::{MockSettings, Model, ProviderConfig, ProviderKind, Secret};
 use serde_json::json;
 
-const HTTP_KINDS: [ProviderKind; 17] = [
-    ProviderKind::Openai,
-    ProviderKind::OpenaiCompatible,
-    ProviderKind::Deepseek,
-    ProviderKind::Together,
-    ProviderKind::Fireworks,
-    ProviderKind::Xai,
-    ProviderKind::Lmstudio,
-    ProviderKind::Vllm,
-    ProviderKind::Llamacpp,
-    ProviderKind::Mistral,
-    ProviderKind::Groq,
-    ProviderKind::Openrouter,
-    ProviderKind::Anthropic,
-    ProviderKind::Gemini,
-    ProviderKind::Cohere,
-    ProviderKind::Azure,
-    ProviderKind::Ollama,
-];
+/// Every kind that talks HTTP (all but the in-process `mock`): derived from
+/// `ProviderKind::ALL`, so a new kind is covered without editing this list.
+fn http_kinds() -> impl Iterator<Item = ProviderKind> {
+    ProviderKind::ALL
+        .into_iter()
+        .filter(|k| *k != ProviderKind::Mock)
+}
 
 fn provider(mock: &MockUpstream, kind: ProviderKind) -> Arc<dyn Provider> {
     let mut cfg = ProviderConfig::new(kind);
@@ -73,7 +61,7 @@ async fn enriched(mock: &MockUpstream, kind: ProviderKind, id: &str) -> Model {
 #[tokio::test]
 async fn provider_facts_win_over_the_catalog_for_every_kind() {
     let mock = MockUpstream::start().await;
-    for kind in HTTP_KINDS {
+    for kind in http_kinds() {
         let pairs = listed_and_enriched(&mock, kind).await;
         assert!(!pairs.is_empty(), "{kind}");
         for (before, after) in &pairs {
@@ -224,7 +212,7 @@ async fn unknown_ids_stay_null_for_every_kind() {
     let mock = MockUpstream::start().await;
     let catalog = Catalog::embedded();
     const ID: &str = "zz-unknown-model-9";
-    for kind in HTTP_KINDS {
+    for kind in http_kinds() {
         mock.add_model(kind, MockModel::new(ID));
         let (before, after) = listed_and_enriched(&mock, kind)
             .await

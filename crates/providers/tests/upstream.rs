@@ -13,26 +13,13 @@ use modelgate_types::chat::{ChatChunk, ChatRequest};
 use modelgate_types::{Capability, Model, ModelStatus, ProviderConfig, ProviderKind, Secret};
 use serde_json::{json, Value};
 
-/// Every kind that talks HTTP (all but `mock`), the OpenAI-compatible clouds included.
-const ALL_HTTP_KINDS: [ProviderKind; 17] = [
-    ProviderKind::Openai,
-    ProviderKind::OpenaiCompatible,
-    ProviderKind::Deepseek,
-    ProviderKind::Together,
-    ProviderKind::Fireworks,
-    ProviderKind::Xai,
-    ProviderKind::Lmstudio,
-    ProviderKind::Vllm,
-    ProviderKind::Llamacpp,
-    ProviderKind::Mistral,
-    ProviderKind::Groq,
-    ProviderKind::Openrouter,
-    ProviderKind::Anthropic,
-    ProviderKind::Gemini,
-    ProviderKind::Cohere,
-    ProviderKind::Azure,
-    ProviderKind::Ollama,
-];
+/// Every kind that talks HTTP (all but the in-process `mock`): derived from
+/// `ProviderKind::ALL`, so a new kind is covered without editing this list.
+fn http_kinds() -> impl Iterator<Item = ProviderKind> {
+    ProviderKind::ALL
+        .into_iter()
+        .filter(|k| *k != ProviderKind::Mock)
+}
 
 fn provider_with(
     mock: &MockUpstream,
@@ -492,7 +479,7 @@ async fn list_err(p: &dyn Provider) -> ProviderError {
 async fn wrong_key_is_auth_for_every_kind() {
     let mock = MockUpstream::start().await;
     mock.set_require_auth(ProviderKind::Ollama, true);
-    for kind in ALL_HTTP_KINDS {
+    for kind in http_kinds() {
         let p = provider_with(&mock, kind, "wrong-key-value-1234", 5_000, BTreeMap::new());
         let e = list_err(p.as_ref()).await;
         assert_eq!(e.kind, ProviderErrorKind::Auth, "{kind}: {e}");
@@ -512,7 +499,7 @@ async fn wrong_key_is_auth_for_every_kind() {
 #[tokio::test]
 async fn malformed_bodies_are_bad_responses() {
     let mock = MockUpstream::start().await;
-    for kind in ALL_HTTP_KINDS {
+    for kind in http_kinds() {
         mock.set_malformed(kind, true);
         let e = list_err(provider(&mock, kind).as_ref()).await;
         assert_eq!(e.kind, ProviderErrorKind::BadResponse, "{kind}: {e}");
@@ -545,7 +532,7 @@ async fn malformed_bodies_are_bad_responses() {
 #[tokio::test]
 async fn hung_upstream_times_out() {
     let mock = MockUpstream::start().await;
-    for kind in ALL_HTTP_KINDS {
+    for kind in http_kinds() {
         mock.set_hang(kind, true);
         let p = provider_with(&mock, kind, MockUpstream::API_KEY, 200, BTreeMap::new());
         let e = list_err(p.as_ref()).await;
@@ -586,7 +573,7 @@ async fn stalled_stream_hits_the_idle_timeout() {
 #[tokio::test]
 async fn rate_limits_carry_retry_after() {
     let mock = MockUpstream::start().await;
-    for kind in ALL_HTTP_KINDS {
+    for kind in http_kinds() {
         mock.rate_limit_next(kind, 1, 7);
         let e = list_err(provider(&mock, kind).as_ref()).await;
         assert_eq!(e.kind, ProviderErrorKind::RateLimited, "{kind}: {e}");
@@ -598,7 +585,7 @@ async fn rate_limits_carry_retry_after() {
 #[tokio::test]
 async fn server_errors_are_upstream_and_not_found_is_not_found() {
     let mock = MockUpstream::start().await;
-    for kind in ALL_HTTP_KINDS {
+    for kind in http_kinds() {
         mock.fail_next(kind, 1, 503);
         let e = list_err(provider(&mock, kind).as_ref()).await;
         assert_eq!(e.kind, ProviderErrorKind::Upstream, "{kind}: {e}");
@@ -653,7 +640,7 @@ async fn no_key_in_any_error() {
     let mut errors: Vec<ProviderError> = Vec::new();
     let mut headers = BTreeMap::new();
     headers.insert("X-Title".to_owned(), Secret::new(HDR));
-    for kind in ALL_HTTP_KINDS {
+    for kind in http_kinds() {
         mock.set_require_auth(kind, true);
         let p = provider_with(&mock, kind, KEY, 200, headers.clone());
         errors.push(list_err(p.as_ref()).await); // auth: the key is echoed (masked) by some
@@ -972,7 +959,7 @@ async fn dropping_a_stream_cancels_the_upstream() {
 async fn health_is_cheap_and_authenticated() {
     let mock = MockUpstream::start().await;
     mock.set_page_size(ProviderKind::Anthropic, 2);
-    for kind in ALL_HTTP_KINDS {
+    for kind in http_kinds() {
         provider(&mock, kind)
             .health()
             .await
@@ -1039,7 +1026,7 @@ async fn redirects_to_another_host_are_not_followed() {
     let elsewhere = MockUpstream::start().await;
     // `localhost` and another port: a different origin from the 127.0.0.1 base URL.
     let other = format!("http://localhost:{}", elsewhere.addr().port());
-    for kind in ALL_HTTP_KINDS {
+    for kind in http_kinds() {
         let location = format!("{other}{}", listing_path(&elsewhere, kind));
         mock.redirect_next(kind, 1, &location);
         let e = list_err(provider(&mock, kind).as_ref()).await;
@@ -1051,10 +1038,7 @@ async fn redirects_to_another_host_are_not_followed() {
         assert!(!e.is_retryable());
     }
     assert_eq!(
-        ALL_HTTP_KINDS
-            .iter()
-            .map(|k| elsewhere.hits(*k))
-            .sum::<usize>(),
+        http_kinds().map(|k| elsewhere.hits(k)).sum::<usize>(),
         0,
         "the key must never reach another host"
     );
